@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages plexus's build, tests and demo use, only when missing.
+set -euo pipefail
+need=()
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+command -v ip >/dev/null || need+=(iproute2)
+command -v openssl >/dev/null || need+=(openssl)
+command -v gcc >/dev/null || need+=(gcc)
+command -v strip >/dev/null || need+=(binutils)
+command -v tcpdump >/dev/null || need+=(tcpdump)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then echo "install-deps: need root to install: ${need[*]}" >&2; exit 1; fi
+  echo "install-deps: installing ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi

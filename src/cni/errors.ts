@@ -1,0 +1,48 @@
+// CNI error codes (SPEC.md §5 "Error"); 0-99 are reserved by the spec.
+export const Code = {
+  IncompatibleVersion: 1,
+  UnsupportedField: 2,
+  UnknownContainer: 3,
+  InvalidEnv: 4,
+  IOFailure: 5,
+  DecodeFailure: 6,
+  InvalidConfig: 7,
+  InvalidNetns: 8,
+  TryAgainLater: 11,
+  NotAvailable: 50,
+  LimitedConnectivity: 51,
+  Internal: 999,
+} as const;
+
+export type CniCode = number;
+
+export class CniError extends Error {
+  readonly code: CniCode;
+  readonly details: string;
+  constructor(code: CniCode, msg: string, details = '') {
+    super(msg);
+    this.name = 'CniError';
+    this.code = code;
+    this.details = details;
+  }
+
+  toJSON(cniVersion: string): Record<string, unknown> {
+    const out: Record<string, unknown> = { cniVersion, code: this.code, msg: this.message };
+    if (this.details) out.details = this.details;
+    return out;
+  }
+}
+
+/** Wraps anything thrown into a CniError, keeping CniErrors as they are. */
+export function asCniError(err: unknown, code: CniCode = Code.Internal): CniError {
+  if (err instanceof CniError) return err;
+  if (err instanceof Error) return new CniError(code, err.message);
+  return new CniError(code, String(err));
+}
+
+export function errnoOf(err: unknown): string | undefined {
+  if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string') {
+    return (err as { code: string }).code;
+  }
+  return undefined;
+}
