@@ -1,17 +1,27 @@
 // The one executable. It dispatches on the name it was run as (busybox-style): `plexus` is the
 // meta-plugin, a link named after a built-in plugin is that plugin, `plexus <command>` is the CLI.
+// Everything is imported lazily so VERSION loads next to nothing.
 import { basename } from 'node:path';
 
-const SUPPORTED = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
-
-function main(): void {
-  const name = basename(process.argv0 || process.argv[1] || 'plexus');
-  if (process.env.CNI_COMMAND === 'VERSION') {
-    process.stdout.write(JSON.stringify({ cniVersion: '1.1.0', supportedVersions: SUPPORTED }) + '\n');
+async function main(): Promise<void> {
+  const name = basename(process.argv0 || 'plexus');
+  const { pluginMain } = await import('./cni/skel');
+  if (name === 'plexus' || name.startsWith('plexus')) {
+    const { metaPlugin } = await import('./delegates/meta');
+    process.exitCode = await pluginMain(metaPlugin);
     return;
   }
-  process.stderr.write(`plexus (${name}): not implemented yet\n`);
-  process.exitCode = 1;
+  const { builtinPlugin } = await import('./builtin');
+  const handlers = builtinPlugin(name);
+  if (!handlers) {
+    process.stderr.write(`plexus: unknown plugin name ${JSON.stringify(name)}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  process.exitCode = await pluginMain(handlers);
 }
 
-main();
+main().catch((err: unknown) => {
+  process.stderr.write(`plexus: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});

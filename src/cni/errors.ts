@@ -33,6 +33,22 @@ export class CniError extends Error {
   }
 }
 
+/**
+ * The plugin could not be run at all (not found, not executable, killed): nothing the plugin
+ * said, and usually something a retry fixes, such as a binary being replaced during an upgrade.
+ */
+export class PluginExecError extends CniError {
+  constructor(code: CniCode, msg: string) {
+    super(code, msg);
+    this.name = 'PluginExecError';
+  }
+}
+
+/** Whether the runtime should retry rather than treat the failure as final. */
+export function isTransient(err: CniError): boolean {
+  return err.code === Code.TryAgainLater || err instanceof PluginExecError;
+}
+
 /** Wraps anything thrown into a CniError, keeping CniErrors as they are. */
 export function asCniError(err: unknown, code: CniCode = Code.Internal): CniError {
   if (err instanceof CniError) return err;

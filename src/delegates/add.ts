@@ -1,0 +1,205 @@
+// ADD: resolve the pod's networks, journal the plan, attach each in order, roll back on failure,
+// report network-status, and return the cluster network's result.
+import { readFileSync } from 'node:fs';
+import { addNetwork } from '../cni/api';
+import { asCniError, CniError, Code, errnoOf } from '../cni/errors';
+import { parseNetworkConfig } from '../cni/netconf';
+import { isObject, type JsonObject } from '../cni/validate';
+import { log } from '../log';
+import type { ClusterApi, PodInfo } from './cluster';
+import type { PlexusConf } from './config';
+import { runtimeFor, type Context } from './context';
+import { readJournal, writeJournal, type AttachmentRecord, type JournalRecord, type PodRef } from './journal';
+import { inlineDelegate, namedNetwork, nadNetwork, type NetworkSpec } from './networks';
+import { planAttachments } from './plan';
+import { waitForReadiness } from './readiness';
+import { writeResultCache } from './results-cache';
+import { DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION, parseDefaultNetwork, parseNetworkSelection } from './selection';
+import { publishNetworkStatus } from './publish';
+import { teardown, teardownError } from './teardown';
+import { parseCniArgs, podFromArgs } from '../cni/args';
+
+export const POD_ANNOTATIONS_CAPABILITY = 'io.kubernetes.cri.pod-annotations';
+
+interface PodView {
+  ref?: PodRef;
+  annotations: Record<string, string>;
+  /** Set when the pod was fetched from the API. */
+  info?: PodInfo;
+}
+
+function runtimeAnnotations(conf: PlexusConf): Record<string, string> | undefined {
+  const v = conf.runtimeConfig[POD_ANNOTATIONS_CAPABILITY];
+  if (!isObject(v)) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, val] of Object.entries(v)) if (typeof val === 'string') out[k] = val;
+  return out;
+}
+
+/** The pod's annotations: handed over by the runtime when it can, else fetched (UID checked). */
+async function loadPod(ctx: Context, ref: PodRef | undefined): Promise<PodView> {
+  const fromRuntime = runtimeAnnotations(ctx.conf);
+  if (!ref) return { annotations: fromRuntime ?? {} };
+  if (fromRuntime) return { ref, annotations: fromRuntime };
+  const api = await ctx.api();
+  if (!api) return { ref, annotations: {} };
+  const info = await api.getPod(ref.namespace, ref.name);
+  if (ref.uid && info.uid !== ref.uid) {
+    throw new CniError(Code.InvalidEnv, `CNI_ARGS K8S_POD_UID ${ref.uid} does not match pod ${ref.namespace}/${ref.name} (uid ${info.uid}): the pod was re-created`);
+  }
+  return { ref: { ...ref, uid: info.uid }, annotations: info.annotations, info };
+}
+
+async function requireApi(ctx: Context, why: string): Promise<ClusterApi> {
+  const api = await ctx.api();
+  if (!api) throw new CniError(Code.InvalidConfig, `kubeconfig: not configured, but ${why} needs the Kubernetes API`);
+  return api;
+}
+
+async function clusterNetwork(ctx: Context, pod: PodView): Promise<NetworkSpec> {
+  const override = pod.annotations[DEFAULT_NETWORK_ANNOTATION];
+  if (override !== undefined && override.trim() !== '') {
+    const sel = parseDefaultNetwork(override, ctx.conf.multusNamespace);
+    const api = await requireApi(ctx, `annotation ${DEFAULT_NETWORK_ANNOTATION}`);
+    const spec = await nadNetwork(api, sel.namespace, sel.name, ctx.conf);
+    if (!spec) throw new CniError(Code.InvalidConfig, `${DEFAULT_NETWORK_ANNOTATION}: network-attachment-definition ${sel.namespace}/${sel.name} not found`);
+    return { ...spec, isDefault: true };
+  }
+  if (ctx.conf.delegates.length > 0) return inlineDelegate(ctx.conf, 0);
+  return namedNetwork(ctx.conf.clusterNetwork ?? '', ctx.conf, await ctx.api(), true, 'clusterNetwork');
+}
+
+async function selectedNetworks(ctx: Context, pod: PodView): Promise<NetworkSpec[]> {
+  const annotation = pod.annotations[NETWORKS_ANNOTATION];
+  if (annotation === undefined || annotation.trim() === '') return [];
+  const podNs = pod.ref?.namespace ?? 'default';
+  const elements = parseNetworkSelection(annotation, podNs);
+  if (elements.length === 0) return [];
+  const { conf } = ctx;
+  for (const el of elements) {
+    if (conf.namespaceIsolation && el.namespace !== podNs && !conf.globalNamespaces.includes(el.namespace)) {
+      throw new CniError(
+        Code.InvalidConfig,
+        `namespaceIsolation: pod in namespace ${podNs} may not use network ${el.namespace}/${el.name} (allowed: ${[podNs, ...conf.globalNamespaces].join(', ')})`,
+      );
+    }
+  }
+  const api = await requireApi(ctx, `annotation ${NETWORKS_ANNOTATION}`);
+  // NAD reads are independent: fetch them together; the attachments themselves stay sequential.
+  const specs = await Promise.all(elements.map((el) => nadNetwork(api, el.namespace, el.name, conf, el)));
+  return specs.map((spec, i) => {
+    const el = elements[i]!;
+    if (spec) return spec;
+    if (pod.ref) {
+      void api.podEvent(pod.ref, { type: 'Warning', reason: 'NoNetworkFound', message: `cannot find a network-attachment-definition (${el.name}) in namespace (${el.namespace})` }).catch(() => undefined);
+    }
+    throw new CniError(Code.InvalidConfig, `${NETWORKS_ANNOTATION}: network-attachment-definition ${el.namespace}/${el.name} not found`);
+  });
+}
+
+async function resolveNetworks(ctx: Context, pod: PodView): Promise<NetworkSpec[]> {
+  const { conf } = ctx;
+  const cluster = await clusterNetwork(ctx, pod);
+  const extra: NetworkSpec[] = [];
+  const system = pod.ref && conf.systemNamespaces.includes(pod.ref.namespace);
+  if (!system) {
+    for (const name of conf.defaultNetworks) extra.push(await namedNetwork(name, conf, await ctx.api(), false, 'defaultNetworks'));
+  }
+  for (let i = 1; i < conf.delegates.length; i++) extra.push({ ...inlineDelegate(conf, i), isDefault: false });
+  return [cluster, ...extra, ...(await selectedNetworks(ctx, pod))];
+}
+
+function readDeviceInfo(path: string | undefined): JsonObject | undefined {
+  if (!path) return undefined;
+  try {
+    const v: unknown = JSON.parse(readFileSync(path, 'utf8'));
+    return isObject(v) ? v : undefined;
+  } catch (err) {
+    if (errnoOf(err) !== 'ENOENT') log.warn('unreadable device-info file', { path, err: (err as Error).message });
+    return undefined;
+  }
+}
+
+async function attachAll(ctx: Context, rec: JournalRecord): Promise<void> {
+  const { env, conf } = ctx;
+  for (const att of rec.attachments) {
+    const net = parseNetworkConfig(att.config, `network ${att.network}`);
+    let result: JsonObject;
+    try {
+      result = await addNetwork(net, runtimeFor(ctx, att, env.netns, env.containerId), ctx.invoke);
+    } catch (err) {
+      const e = asCniError(err);
+      throw new CniError(e.code, `network ${att.network} (${att.ifname}): ${e.message}`, e.details);
+    }
+    att.result = result;
+    att.state = 'added';
+    writeJournal(conf.cniDir, rec);
+    writeResultCache(conf.cniDir, {
+      containerId: env.containerId,
+      ifName: att.ifname,
+      networkName: net.name,
+      netns: env.netns,
+      config: att.config,
+      cniArgs: parseCniArgs(att.args),
+      capabilityArgs: att.capabilityArgs,
+      result,
+    });
+  }
+}
+
+async function rollBack(ctx: Context, rec: JournalRecord, cause: CniError): Promise<CniError> {
+  log.error('ADD failed, rolling back', { code: cause.code, msg: cause.message });
+  const failures = await teardown(ctx, rec, ctx.env.netns);
+  if (failures.length === 0) return cause;
+  const t = teardownError(failures, 'rollback');
+  return new CniError(cause.code, `${cause.message}; ${t.message}`);
+}
+
+export async function cmdAdd(ctx: Context): Promise<JsonObject> {
+  const { env, conf } = ctx;
+  if (conf.readinessIndicatorFile) await waitForReadiness(conf.readinessIndicatorFile, conf.readinessTimeoutMs);
+  if (readJournal(conf.cniDir, env.containerId)) {
+    throw new CniError(Code.InvalidConfig, `container ${env.containerId} already has journaled attachments: DEL it before adding it again`);
+  }
+  const pod = await loadPod(ctx, podFromArgs(parseCniArgs(env.args)));
+  const networks = await resolveNetworks(ctx, pod);
+  const attachments: AttachmentRecord[] = planAttachments({
+    containerId: env.containerId,
+    ifname: env.ifname,
+    args: env.args,
+    runtimeConfig: conf.runtimeConfig,
+    networks,
+    deviceInfoDir: conf.deviceInfoDir,
+    podNamespace: pod.ref?.namespace,
+    podName: pod.ref?.name,
+  });
+  const present = ctx.linkNames(env.netns);
+  for (const att of attachments) {
+    if (present.has(att.ifname)) {
+      throw new CniError(Code.InvalidConfig, `network ${att.network}: interface ${att.ifname} already exists in ${env.netns}`);
+    }
+  }
+  const rec: JournalRecord = {
+    kind: 'plexusJournal',
+    version: 1,
+    containerId: env.containerId,
+    netns: env.netns,
+    ifname: env.ifname,
+    cniVersion: conf.cniVersion,
+    pod: pod.ref,
+    attachments,
+  };
+  writeJournal(conf.cniDir, rec);
+  try {
+    await attachAll(ctx, rec);
+    if (pod.ref) {
+      const api = await ctx.api();
+      if (api) await publishNetworkStatus(api, pod.ref, rec, (a) => readDeviceInfo(a.deviceInfoFile));
+    }
+  } catch (err) {
+    throw await rollBack(ctx, rec, asCniError(err));
+  }
+  const cluster = rec.attachments[0];
+  if (!cluster?.result) throw new CniError(Code.Internal, 'cluster network produced no result');
+  return cluster.result;
+}
