@@ -8,14 +8,14 @@ import { parseNetworkConfig } from '../cni/netconf';
 import type { JsonObject } from '../cni/validate';
 import { log } from '../log';
 import type { Context } from './context';
-import { libcniCachePath, parseLibcniCache, parseMultusScratch } from './multus-cache';
-import { delegateArgs } from './plan';
+import { formatCniArgs } from '../cni/args';
+import { libcniCachePath, multusCniArgs, parseLibcniCache, parseMultusScratch } from './multus-cache';
 
-function cachedResult(path: string): { result?: JsonObject; capabilityArgs?: JsonObject } {
+function cachedResult(path: string): { result?: JsonObject; capabilityArgs?: JsonObject; cniArgs?: [string, string][] } {
   if (!existsSync(path)) return {};
   try {
-    const e = parseLibcniCache(readFileSync(path, 'utf8'));
-    return { result: e.result, capabilityArgs: e.capabilityArgs };
+    const e = parseLibcniCache(readFileSync(path, 'utf8'), { source: path });
+    return { result: e.result, capabilityArgs: e.capabilityArgs, cniArgs: e.cniArgs.length > 0 ? e.cniArgs : undefined };
   } catch (err) {
     log.warn('unreadable libcni cache entry; DEL without prevResult', { path, msg: (err as Error).message });
     return {};
@@ -27,20 +27,26 @@ export async function delFromMultusCache(ctx: Context): Promise<boolean> {
   const { env, conf } = ctx;
   const scratch = join(conf.cniDir, env.containerId);
   if (!existsSync(scratch)) return false;
-  const delegates = parseMultusScratch(readFileSync(scratch, 'utf8'), env.containerId, env.ifname);
+  const delegates = parseMultusScratch(readFileSync(scratch, 'utf8'), env.containerId, env.ifname, {
+    cniVersion: conf.cniVersion,
+    runtimeConfig: conf.runtimeConfig,
+    source: scratch,
+  });
   log.info('DEL: tearing down a pod attached by Multus', { containerId: env.containerId, delegates: delegates.length });
   const errors: string[] = [];
   for (const d of [...delegates].reverse()) {
-    const cachePath = libcniCachePath(conf.cniDir, d.name, env.containerId, d.ifname);
+    const cachePath = libcniCachePath(conf.cniDir, d.networkName, env.containerId, d.ifname);
     try {
       const net = parseNetworkConfig(d.configBytes, `${scratch} delegate ${d.name}`, { cniVersion: conf.cniVersion });
       const cached = cachedResult(cachePath);
+      // The args Multus actually used are in libcni's cache; thin and thick Multus built them differently.
+      const args = cached.cniArgs ? formatCniArgs(cached.cniArgs) : formatCniArgs(multusCniArgs(env.args));
       const rt = {
         containerId: env.containerId,
         netns: env.netns,
         ifname: d.ifname,
-        args: delegateArgs(env.args),
-        capabilityArgs: d.runtimeConfig ?? cached.capabilityArgs ?? {},
+        args,
+        capabilityArgs: cached.capabilityArgs ?? d.runtimeConfig,
         path: [conf.binDir, ...env.path],
       };
       await delNetwork(net, rt, ctx.invoke, cached.result);
