@@ -1,0 +1,268 @@
+// A minimal Kubernetes REST client on node:http(s): JSON in and out, a timeout per attempt, and
+// bounded retries inside a total time budget the caller chooses. Deliberately not
+// @kubernetes/client-node (reference/deps.md §4: it crashes on Node 20 or costs 160+ ms to load).
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { CniError, Code, errnoOf } from '../cni/errors';
+import { isObject, parseObject, type Json, type JsonObject } from '../cni/validate';
+import { log } from '../log';
+import { bearerToken, type ClusterAccess } from './kubeconfig';
+
+export const MERGE_PATCH = 'application/merge-patch+json';
+export const STRATEGIC_MERGE_PATCH = 'application/strategic-merge-patch+json';
+export const JSON_PATCH = 'application/json-patch+json';
+export type PatchType = typeof MERGE_PATCH | typeof STRATEGIC_MERGE_PATCH | typeof JSON_PATCH;
+
+export interface RequestOptions {
+  /** Limit for one attempt, connection included. */
+  timeoutMs?: number;
+  /** Total time for all attempts and the waits between them; 0 means a single attempt. */
+  budgetMs?: number;
+  /** Statuses to retry besides 429 and 5xx, e.g. 409 for a write that re-reads on conflict. */
+  retryStatuses?: number[];
+  /** Told before each wait, e.g. to count attempts. */
+  onRetry?: (err: KubeApiError, attempt: number, delayMs: number) => void;
+}
+
+const DEFAULT_TIMEOUT_MS = 5000;
+const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+const RETRY_STATUSES = new Set([429, 500, 502, 503, 504]);
+const RETRY_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * An API call that failed: an HTTP error with the apiserver's Status (`status`, `reason`,
+ * `message` as the server wrote them), or no response at all (`status` 0, reason `Timeout` or
+ * `ConnectionFailed`). As a CniError its code is 11 (try again later) when the cause is transient.
+ */
+export class KubeApiError extends CniError {
+  readonly status: number;
+  readonly reason: string;
+  readonly method: string;
+  readonly path: string;
+  /** Status.details as sent, when there was one. */
+  readonly statusDetails?: JsonObject;
+  /** The network error code (ECONNREFUSED, ...) when no response arrived. */
+  readonly errno?: string;
+  readonly retryAfterMs?: number;
+  attempts = 1;
+
+  constructor(a: { status: number; reason: string; message: string; method: string; path: string; statusDetails?: JsonObject; errno?: string; retryAfterMs?: number }) {
+    const transient = a.status === 0 || RETRY_STATUSES.has(a.status);
+    const what = a.status ? `HTTP ${a.status}${a.reason ? ` ${a.reason}` : ''}` : a.reason;
+    super(transient ? Code.TryAgainLater : Code.IOFailure, a.message, `${a.method} ${a.path}: ${what}`);
+    this.name = 'KubeApiError';
+    this.status = a.status;
+    this.reason = a.reason;
+    this.method = a.method;
+    this.path = a.path;
+    if (a.statusDetails) this.statusDetails = a.statusDetails;
+    if (a.errno) this.errno = a.errno;
+    if (a.retryAfterMs !== undefined) this.retryAfterMs = a.retryAfterMs;
+  }
+}
+
+export function isNotFound(err: unknown): err is KubeApiError {
+  return err instanceof KubeApiError && err.status === 404;
+}
+
+// One keep-alive agent per TLS identity per process: connections are reused across calls, and
+// idle sockets are unref'd by Node, so they never keep a finished CNI call alive.
+const agents = new Map<string, http.Agent>();
+
+function agentFor(a: ClusterAccess): http.Agent {
+  const tls = a.server.protocol === 'https:';
+  const key = JSON.stringify([tls, a.insecureSkipTlsVerify, a.tlsServerName, a.ca, a.clientCert, a.clientKey]);
+  let agent = agents.get(key);
+  if (!agent) {
+    agent = tls
+      ? new https.Agent({
+          keepAlive: true,
+          rejectUnauthorized: !a.insecureSkipTlsVerify,
+          ...(a.ca ? { ca: a.ca } : {}),
+          ...(a.clientCert && a.clientKey ? { cert: a.clientCert, key: a.clientKey } : {}),
+          ...(a.tlsServerName ? { servername: a.tlsServerName } : {}),
+        })
+      : new http.Agent({ keepAlive: true });
+    agents.set(key, agent);
+  }
+  return agent;
+}
+
+/** Closes every pooled connection (long-lived callers and tests; a CNI call just exits). */
+export function destroyAgents(): void {
+  for (const a of agents.values()) a.destroy();
+  agents.clear();
+}
+
+function retryAfter(header: string | string[] | undefined, details: JsonObject | undefined): number | undefined {
+  const h = Array.isArray(header) ? header[0] : header;
+  if (h && /^\d+$/.test(h.trim())) return Number(h.trim()) * 1000;
+  const s = details?.retryAfterSeconds;
+  return typeof s === 'number' && s >= 0 ? s * 1000 : undefined;
+}
+
+function errorFromResponse(method: string, path: string, status: number, headers: http.IncomingHttpHeaders, text: string): KubeApiError {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  if (isObject(body) && body.kind === 'Status') {
+    const details = isObject(body.details) ? body.details : undefined;
+    return new KubeApiError({
+      status,
+      reason: typeof body.reason === 'string' ? body.reason : '',
+      message: typeof body.message === 'string' && body.message ? body.message : `HTTP ${status}`,
+      method,
+      path,
+      ...(details ? { statusDetails: details } : {}),
+      retryAfterMs: retryAfter(headers['retry-after'], details),
+    });
+  }
+  // Not a Status (a proxy or load balancer answered): keep a short, printable excerpt.
+  const excerpt = text.replace(/[^\x20-\x7e]+/g, ' ').trim().slice(0, 200);
+  return new KubeApiError({
+    status,
+    reason: '',
+    message: excerpt ? `HTTP ${status}: ${excerpt}` : `HTTP ${status} ${http.STATUS_CODES[status] ?? ''}`.trim(),
+    method,
+    path,
+    retryAfterMs: retryAfter(headers['retry-after'], undefined),
+  });
+}
+
+function backoffMs(attempt: number): number {
+  const base = Math.min(100 * 2 ** (attempt - 1), 1000);
+  return Math.round(base * (0.8 + Math.random() * 0.4));
+}
+
+export class KubeClient {
+  readonly access: ClusterAccess;
+  private readonly basePath: string;
+  private readonly defaultTimeoutMs: number;
+  private readonly userAgent: string;
+
+  constructor(access: ClusterAccess, defaults: { timeoutMs?: number; userAgent?: string } = {}) {
+    this.access = access;
+    // Keep a path prefix in the server URL (clusters behind a proxy such as Rancher's).
+    this.basePath = access.server.pathname.replace(/\/+$/, '');
+    this.defaultTimeoutMs = defaults.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.userAgent = defaults.userAgent ?? 'plexus';
+  }
+
+  get(path: string, opts?: RequestOptions): Promise<JsonObject> {
+    return this.request('GET', path, undefined, undefined, opts);
+  }
+
+  post(path: string, body: JsonObject, opts?: RequestOptions): Promise<JsonObject> {
+    return this.request('POST', path, JSON.stringify(body), 'application/json', opts);
+  }
+
+  put(path: string, body: JsonObject, opts?: RequestOptions): Promise<JsonObject> {
+    return this.request('PUT', path, JSON.stringify(body), 'application/json', opts);
+  }
+
+  patch(path: string, body: JsonObject | Json[], contentType: PatchType, opts?: RequestOptions): Promise<JsonObject> {
+    return this.request('PATCH', path, JSON.stringify(body), contentType, opts);
+  }
+
+  delete(path: string, opts?: RequestOptions): Promise<JsonObject> {
+    return this.request('DELETE', path, undefined, undefined, opts);
+  }
+
+  /** Runs attempts until one succeeds, an error is not retryable, or the budget is spent. */
+  async request(method: string, path: string, body?: string, contentType?: string, opts: RequestOptions = {}): Promise<JsonObject> {
+    const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
+    const budgetMs = opts.budgetMs ?? 0;
+    const started = Date.now();
+    const deadline = started + budgetMs;
+    for (let attempt = 1; ; attempt++) {
+      const left = deadline - Date.now();
+      const thisTimeout = budgetMs > 0 ? Math.max(1, Math.min(timeoutMs, left)) : timeoutMs;
+      try {
+        return await this.attempt(method, path, body, contentType, thisTimeout);
+      } catch (err) {
+        if (!(err instanceof KubeApiError)) throw err;
+        err.attempts = attempt;
+        const retryable = err.status === 0 ? err.reason === 'Timeout' || RETRY_ERRNOS.has(err.errno ?? '') : RETRY_STATUSES.has(err.status) || !!opts.retryStatuses?.includes(err.status);
+        if (!retryable) throw err;
+        const delay = err.retryAfterMs ?? backoffMs(attempt);
+        // Give up when the wait, plus a little time for the next attempt, no longer fits.
+        if (Date.now() + delay + 10 >= deadline) throw err;
+        log.verbose('kubernetes API call failed, retrying', { method, path, status: err.status, reason: err.reason, attempt, delayMs: delay });
+        opts.onRetry?.(err, attempt, delay);
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  private attempt(method: string, path: string, body: string | undefined, contentType: string | undefined, timeoutMs: number): Promise<JsonObject> {
+    const a = this.access;
+    const tls = a.server.protocol === 'https:';
+    const headers: http.OutgoingHttpHeaders = { Accept: 'application/json', 'User-Agent': this.userAgent };
+    const token = bearerToken(a);
+    if (token) headers.Authorization = `Bearer ${token}`;
+    if (body !== undefined) {
+      headers['Content-Type'] = contentType ?? 'application/json';
+      headers['Content-Length'] = Buffer.byteLength(body);
+    }
+    const t0 = Date.now();
+    return new Promise<JsonObject>((resolve, reject) => {
+      let settled = false;
+      const fail = (err: KubeApiError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        log.debug('kubernetes API call', { method, path, status: err.status, reason: err.reason, ms: Date.now() - t0 });
+        reject(err);
+      };
+      const transport = (err: Error, reason = 'ConnectionFailed') => {
+        const errno = errnoOf(err);
+        fail(new KubeApiError({ status: 0, reason, message: `${a.server.host}: ${err.message}`, method, path, ...(errno ? { errno } : {}) }));
+      };
+      const req = (tls ? https : http).request(
+        {
+          protocol: a.server.protocol,
+          hostname: a.server.hostname.replace(/^\[(.*)\]$/, '$1'),
+          port: a.server.port || (tls ? 443 : 80),
+          path: this.basePath + path,
+          method,
+          headers,
+          agent: agentFor(a),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            if (size > MAX_RESPONSE_BYTES) req.destroy(new Error(`response larger than ${MAX_RESPONSE_BYTES} bytes`));
+            else chunks.push(c);
+          });
+          res.on('error', (err) => transport(err));
+          res.on('end', () => {
+            if (settled) return;
+            const status = res.statusCode ?? 0;
+            const text = Buffer.concat(chunks).toString('utf8');
+            if (status < 200 || status > 299) return fail(errorFromResponse(method, path, status, res.headers, text));
+            settled = true;
+            clearTimeout(timer);
+            log.debug('kubernetes API call', { method, path, status, ms: Date.now() - t0 });
+            try {
+              resolve(text.trim() ? parseObject(text, `${method} ${path}: response`, Code.DecodeFailure) : {});
+            } catch (err) {
+              reject(err);
+            }
+          });
+        },
+      );
+      const timer = setTimeout(() => {
+        const err = new Error(`no response within ${timeoutMs} ms`);
+        transport(err, 'Timeout');
+        req.destroy(err);
+      }, timeoutMs);
+      req.on('error', (err) => transport(err));
+      req.end(body);
+    });
+  }
+}
