@@ -1,0 +1,40 @@
+// IPAM delegation as the reference plugins do it (pkg/ipam ExecAdd/ExecDel/...): the IPAM plugin
+// named by ipam.type gets the whole config on stdin and the same CNI_* environment.
+import { findPlugin, execPlugin } from '../../src/cni/exec';
+import type { CniEnv } from '../../src/cni/env';
+import { CniError, Code, PluginExecError } from '../../src/cni/errors';
+import { parseIpamResult } from '../../src/cni/result';
+import type { Result } from '../../src/cni/types';
+
+async function run(verb: string, type: string, env: CniEnv, stdin: string): Promise<Buffer> {
+  const bin = findPlugin(type, env.path);
+  if (!bin) throw new PluginExecError(Code.InvalidConfig, `ipam.type: failed to find plugin ${JSON.stringify(type)} in path [${env.path.join(' ')}]`);
+  return execPlugin(bin, { verb, containerId: env.containerId, netns: env.netns, ifname: env.ifname, args: env.args, path: env.path }, stdin);
+}
+
+export async function ipamAdd(type: string, env: CniEnv, stdin: string, cniVersion: string): Promise<Result> {
+  const out = await run('ADD', type, env, stdin);
+  let value: unknown;
+  try {
+    value = JSON.parse(out.toString('utf8'));
+  } catch (err) {
+    throw new CniError(Code.DecodeFailure, `ipam plugin ${type}: result is not JSON: ${(err as Error).message}`);
+  }
+  return parseIpamResult(value, { what: `ipam plugin ${type} result`, configVersion: cniVersion });
+}
+
+export async function ipamDel(type: string, env: CniEnv, stdin: string): Promise<void> {
+  await run('DEL', type, env, stdin);
+}
+
+export async function ipamCheck(type: string, env: CniEnv, stdin: string): Promise<void> {
+  await run('CHECK', type, env, stdin);
+}
+
+export async function ipamStatus(type: string, env: CniEnv, stdin: string): Promise<void> {
+  await run('STATUS', type, env, stdin);
+}
+
+export async function ipamGc(type: string, env: CniEnv, stdin: string): Promise<void> {
+  await run('GC', type, env, stdin);
+}
