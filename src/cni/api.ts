@@ -1,7 +1,7 @@
 // The runtime side of CNI for one network, as libcni's api.go does it: build each plugin's
 // request config, run the plugins in order (reverse for DEL), chain prevResult, convert results.
-import { CniError, Code, PluginExecError } from './errors';
-import { findPlugin, execPlugin, type PluginRun } from './exec';
+import { CniError, Code } from './errors';
+import type { PluginRun } from './exec';
 import type { NetworkConfig } from './netconf';
 import { formatResult, parseResult } from './result';
 import { atLeast } from './version';
@@ -24,14 +24,6 @@ export interface RuntimeConf {
 
 /** Runs one plugin binary (or, for built-in plugins, in-process) and returns its stdout. */
 export type PluginInvoker = (type: string, verb: string, run: PluginRun, stdin: string) => Promise<Buffer>;
-
-export const execInvoker: PluginInvoker = async (type, verb, run, stdin) => {
-  const bin = findPlugin(type, run.path);
-  if (!bin) {
-    throw new PluginExecError(Code.InvalidConfig, `failed to find plugin ${JSON.stringify(type)} in path [${run.path.join(' ')}]`);
-  }
-  return execPlugin(bin, { ...run, verb }, stdin);
-};
 
 export interface RequestExtras {
   prevResult?: JsonObject;

@@ -60,6 +60,42 @@ function sameNetns(path: string): boolean {
   }
 }
 
+/**
+ * One guarded call into a plugin's handlers: version checks, then the verb. Returns what goes on
+ * stdout (empty for verbs without output). Shared by the process entry and in-process delegation,
+ * so a plugin behaves the same whichever way it runs.
+ */
+export async function dispatch(handlers: PluginHandlers, env: CniEnv, stdin: string, io: Pick<SkelIO, 'env'> = processIO): Promise<string> {
+  if (env.command === 'VERSION') return versionReply();
+  const version = requestVersion(stdin);
+  if (version !== '' && !SUPPORTED_VERSIONS.includes(version)) {
+    throw new CniError(Code.IncompatibleVersion, `cniVersion: ${JSON.stringify(version)} is not supported (supported: ${SUPPORTED_VERSIONS.join(', ')})`);
+  }
+  const min = MIN_VERSION[env.command];
+  if (min && version !== '' && !atLeast(version, min)) {
+    throw new CniError(Code.IncompatibleVersion, `cniVersion: ${env.command} needs ${min} or later, the configuration says ${version}`);
+  }
+  if ((env.command === 'ADD' || env.command === 'DEL') && env.netns !== '' && !io.env.CNI_NETNS_OVERRIDE && sameNetns(env.netns)) {
+    throw new CniError(Code.InvalidNetns, `CNI_NETNS ${env.netns} is the plugin's own network namespace`);
+  }
+  switch (env.command) {
+    case 'ADD':
+      return (await handlers.add(env, stdin)) + '\n';
+    case 'DEL':
+      await handlers.del(env, stdin);
+      return '';
+    case 'CHECK':
+      await handlers.check(env, stdin);
+      return '';
+    case 'STATUS':
+      await handlers.status(env, stdin);
+      return '';
+    case 'GC':
+      await handlers.gc(env, stdin);
+      return '';
+  }
+}
+
 /** Runs one CNI invocation; returns the process exit code. */
 export async function pluginMain(handlers: PluginHandlers, io: SkelIO = processIO): Promise<number> {
   let version = '';
@@ -71,37 +107,11 @@ export async function pluginMain(handlers: PluginHandlers, io: SkelIO = processI
     }
     const stdin = io.readStdin();
     version = requestVersion(stdin);
-    if (version !== '' && !SUPPORTED_VERSIONS.includes(version)) {
-      throw new CniError(Code.IncompatibleVersion, `cniVersion: ${JSON.stringify(version)} is not supported (supported: ${SUPPORTED_VERSIONS.join(', ')})`);
-    }
-    const min = MIN_VERSION[env.command];
-    if (min && version !== '' && !atLeast(version, min)) {
-      throw new CniError(Code.IncompatibleVersion, `cniVersion: ${env.command} needs ${min} or later, the configuration says ${version}`);
-    }
-    if ((env.command === 'ADD' || env.command === 'DEL') && env.netns !== '' && !io.env.CNI_NETNS_OVERRIDE && sameNetns(env.netns)) {
-      throw new CniError(Code.InvalidNetns, `CNI_NETNS ${env.netns} is the plugin's own network namespace`);
-    }
-    switch (env.command) {
-      case 'ADD':
-        io.write((await handlers.add(env, stdin)) + '\n');
-        break;
-      case 'DEL':
-        await handlers.del(env, stdin);
-        break;
-      case 'CHECK':
-        await handlers.check(env, stdin);
-        break;
-      case 'STATUS':
-        await handlers.status(env, stdin);
-        break;
-      case 'GC':
-        await handlers.gc(env, stdin);
-        break;
-    }
+    io.write(await dispatch(handlers, env, stdin, io));
     return 0;
   } catch (err) {
     const e = asCniError(err);
-    io.write(JSON.stringify(e.toJSON(version || LATEST_VERSION)) + '\n');
+    io.write(JSON.stringify(e.toJSON(SUPPORTED_VERSIONS.includes(version) ? version : LATEST_VERSION)) + '\n');
     return 1;
   }
 }

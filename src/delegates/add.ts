@@ -12,6 +12,7 @@ import { runtimeFor, type Context } from './context';
 import { readJournal, writeJournal, type AttachmentRecord, type JournalRecord, type PodRef } from './journal';
 import { inlineDelegate, namedNetwork, nadNetwork, type NetworkSpec } from './networks';
 import { planAttachments } from './plan';
+import { applyDefaultRoute } from './default-route';
 import { waitForReadiness } from './readiness';
 import { writeResultCache } from './results-cache';
 import { DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION, parseDefaultNetwork, parseNetworkSelection } from './selection';
@@ -120,6 +121,21 @@ function readDeviceInfo(path: string | undefined): JsonObject | undefined {
   }
 }
 
+function cacheResult(ctx: Context, att: AttachmentRecord): void {
+  if (!att.result) return;
+  const { env, conf } = ctx;
+  writeResultCache(conf.cniDir, {
+    containerId: env.containerId,
+    ifName: att.ifname,
+    networkName: parseNetworkConfig(att.config, `network ${att.network}`).name,
+    netns: env.netns,
+    config: att.config,
+    cniArgs: parseCniArgs(att.args),
+    capabilityArgs: att.capabilityArgs,
+    result: att.result,
+  });
+}
+
 async function attachAll(ctx: Context, rec: JournalRecord): Promise<void> {
   const { env, conf } = ctx;
   for (const att of rec.attachments) {
@@ -134,16 +150,7 @@ async function attachAll(ctx: Context, rec: JournalRecord): Promise<void> {
     att.result = result;
     att.state = 'added';
     writeJournal(conf.cniDir, rec);
-    writeResultCache(conf.cniDir, {
-      containerId: env.containerId,
-      ifName: att.ifname,
-      networkName: net.name,
-      netns: env.netns,
-      config: att.config,
-      cniArgs: parseCniArgs(att.args),
-      capabilityArgs: att.capabilityArgs,
-      result,
-    });
+    cacheResult(ctx, att);
   }
 }
 
@@ -192,6 +199,11 @@ export async function cmdAdd(ctx: Context): Promise<JsonObject> {
   writeJournal(conf.cniDir, rec);
   try {
     await attachAll(ctx, rec);
+    if (rec.attachments.some((a) => a.defaultRoute !== undefined)) {
+      await applyDefaultRoute(rec);
+      writeJournal(conf.cniDir, rec);
+      for (const att of rec.attachments) cacheResult(ctx, att);
+    }
     if (pod.ref) {
       const api = await ctx.api();
       if (api) await publishNetworkStatus(api, pod.ref, rec, (a) => readDeviceInfo(a.deviceInfoFile));

@@ -24,6 +24,8 @@ export interface AttachmentRecord {
   /** The final ADD result, in the network's own cniVersion. */
   result?: JsonObject;
   deviceInfoFile?: string;
+  /** NPWG default-route gateways this attachment was asked to carry (may be empty). */
+  defaultRoute?: string[];
 }
 
 export interface PodRef {
@@ -142,6 +144,7 @@ export function parseJournal(text: string, path: string): JournalRecord {
       state,
       result: af.optObj('result')?.obj,
       deviceInfoFile: af.optStr('deviceInfoFile'),
+      defaultRoute: af.optStrList('defaultRoute'),
     };
   });
   return {

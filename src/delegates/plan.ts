@@ -93,6 +93,7 @@ export function planAttachments(input: PlanInput): AttachmentRecord[] {
       args,
       state: 'planned',
       deviceInfoFile,
+      defaultRoute: spec.selection?.defaultRoute,
     };
   });
 }
