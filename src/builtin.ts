@@ -1,7 +1,19 @@
-// Built-in plugins by the name the executable runs as. Filled in as plugins/ grows.
+// Built-in plugins by the name the executable runs as (busybox-style). Each is loaded only when
+// that name is asked for, so one plugin's code never costs another's start-up.
 import type { PluginHandlers } from './cni/skel';
 
-export function builtinPlugin(name: string): PluginHandlers | undefined {
-  void name;
-  return undefined;
+const loaders: Record<string, () => Promise<PluginHandlers>> = {
+  macvlan: async () => (await import('../plugins/macvlan/macvlan')).plugin,
+  ipvlan: async () => (await import('../plugins/ipvlan/ipvlan')).plugin,
+  bridge: async () => (await import('../plugins/bridge/bridge')).plugin,
+  'host-device': async () => (await import('../plugins/host-device/host-device')).plugin,
+};
+
+export function isBuiltin(name: string): boolean {
+  return Object.hasOwn(loaders, name);
+}
+
+export async function builtinPlugin(name: string): Promise<PluginHandlers | undefined> {
+  const load = loaders[name];
+  return load ? load() : undefined;
 }

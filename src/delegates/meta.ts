@@ -1,6 +1,6 @@
 // The meta-plugin's verbs wired to the outside world. Only what a verb uses is loaded: DEL and
 // CHECK never touch the Kubernetes client, and the client itself is created on first use.
-import { execInvoker } from '../cni/api';
+import { delegateInvoker } from './invoke';
 import type { CniEnv } from '../cni/env';
 import { formatResult, parseResult } from '../cni/result';
 import type { PluginHandlers } from '../cni/skel';
@@ -18,7 +18,7 @@ function contextFor(env: CniEnv, stdin: string): Context {
   return {
     env,
     conf,
-    invoke: execInvoker,
+    invoke: delegateInvoker,
     api: () => (api ??= loadApi(conf)),
     linkNames: linkNamesIn,
   };

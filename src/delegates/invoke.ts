@@ -1,0 +1,36 @@
+// How the meta-plugin runs a delegate: in-process when the binary CNI_PATH resolves for its type is
+// this very executable (a busybox link to plexus), otherwise exec'd exactly as libcni does. The
+// behaviour is the same either way; only the cost of a process start differs.
+import type { PluginInvoker } from '../cni/api';
+import type { CniEnv, Verb } from '../cni/env';
+import { Code, PluginExecError } from '../cni/errors';
+import { execPlugin, findPlugin, realpathOrSelf } from '../cni/exec';
+import { dispatch } from '../cni/skel';
+import { builtinPlugin, isBuiltin } from '../builtin';
+
+let self: string | undefined;
+function selfPath(): string {
+  return (self ??= realpathOrSelf(process.execPath));
+}
+
+/** Whether a delegate of `type` found on `path` would run inside this process. */
+export function runsInProcess(type: string, path: readonly string[]): boolean {
+  if (!isBuiltin(type)) return false;
+  const bin = findPlugin(type, path);
+  return bin !== undefined && realpathOrSelf(bin) === selfPath();
+}
+
+export const delegateInvoker: PluginInvoker = async (type, verb, run, stdin) => {
+  const bin = findPlugin(type, run.path);
+  if (!bin) {
+    throw new PluginExecError(Code.InvalidConfig, `failed to find plugin ${JSON.stringify(type)} in path [${run.path.join(' ')}]`);
+  }
+  if (isBuiltin(type) && realpathOrSelf(bin) === selfPath()) {
+    const handlers = await builtinPlugin(type);
+    if (handlers) {
+      const env: CniEnv = { command: verb as Verb, containerId: run.containerId, netns: run.netns, ifname: run.ifname, args: run.args, path: run.path };
+      return Buffer.from(await dispatch(handlers, env, stdin));
+    }
+  }
+  return execPlugin(bin, { ...run, verb }, stdin);
+};
