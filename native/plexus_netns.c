@@ -1,0 +1,412 @@
+// plexus_netns: the few system calls Node cannot make, kept small enough to audit in one sitting.
+//
+// setns(2) moves only the calling thread, and Node runs timers, I/O callbacks and child spawns on
+// that same thread. So every entry into another network namespace here is one synchronous window
+// in C: enter, do the one thing that must happen inside (create a socket, touch /proc/sys), leave.
+// Sockets keep the namespace they were created in, so everything after socket() runs outside.
+// If leaving fails the thread is stranded in a foreign namespace and the process must not go on:
+// abort().
+//
+// Errors are thrown as JS Errors carrying .errno (positive, as the kernel reports it), .code
+// ('ENOENT', ...) and .syscall, with a message that names the path involved (plexus_napi.h).
+#define _GNU_SOURCE
+#define NAPI_VERSION 8
+#include <node_api.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/if_packet.h>
+#include <linux/netlink.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#ifndef NETLINK_EXT_ACK
+#define NETLINK_EXT_ACK 11
+#endif
+#ifndef NETLINK_CAP_ACK
+#define NETLINK_CAP_ACK 10
+#endif
+
+// A kernel that never answers would hang a CNI call forever; the runtime has its own deadline,
+// but an error that says "netlink did not answer" is easier to act on than a killed plugin.
+#define RECV_TIMEOUT_SEC 60
+#define RCVBUF_BYTES (1 << 20)
+#define MAX_KEY 512
+#define MAX_SYSCTL_VALUE 4096
+
+#include "plexus_napi.h"
+
+// ---- the namespace window ---------------------------------------------------------------------
+
+typedef struct {
+  int self_fd;
+  int entered;
+} ns_window;
+
+// Enters the network namespace at path; on failure throws and returns 0 with the thread unmoved.
+static int ns_enter(napi_env env, ns_window *w, const char *path, int present) {
+  w->self_fd = -1;
+  w->entered = 0;
+  if (!present) return 1;
+  w->self_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (w->self_fd < 0) {
+    throw_errno(env, errno, "open", "/proc/thread-self/ns/net");
+    return 0;
+  }
+  int target = open(path, O_RDONLY | O_CLOEXEC);
+  if (target < 0) {
+    int err = errno;
+    close(w->self_fd);
+    throw_errno(env, err, "open", path);
+    return 0;
+  }
+  // CLONE_NEWNET makes the kernel reject a file that is not a network namespace (EINVAL).
+  if (setns(target, CLONE_NEWNET) != 0) {
+    int err = errno;
+    close(target);
+    close(w->self_fd);
+    throw_errno(env, err, "setns", path);
+    return 0;
+  }
+  close(target);
+  w->entered = 1;
+  return 1;
+}
+
+static void ns_leave(ns_window *w) {
+  if (w->entered && setns(w->self_fd, CLONE_NEWNET) != 0) {
+    fprintf(stderr, "plexus_netns: cannot return to the original network namespace: %s\n", strerror(errno));
+    abort();
+  }
+  if (w->self_fd >= 0) close(w->self_fd);
+  w->entered = 0;
+  w->self_fd = -1;
+}
+
+// ---- openNetlinkIn(nsPath | null, protocol) -> fd ---------------------------------------------
+
+static napi_value open_netlink_in(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  char path[PATH_MAX];
+  int present = 0;
+  int32_t protocol;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  if (!get_optional_path(env, argv[0], path, sizeof path, &present)) return NULL;
+  if (!get_int(env, argv[1], &protocol, "protocol must be a number")) return NULL;
+
+  ns_window w;
+  if (!ns_enter(env, &w, path, present)) return NULL;
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
+  int err = errno;
+  ns_leave(&w);
+  if (fd < 0) {
+    throw_errno(env, err, "socket", present ? path : "(current namespace)");
+    return NULL;
+  }
+
+  int one = 1;
+  // Both are best effort: kernels before 4.12 lack EXT_ACK and still work, just less verbosely.
+  setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
+  setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+  int rcvbuf = RCVBUF_BYTES;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  struct timeval tv = {.tv_sec = RECV_TIMEOUT_SEC, .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+
+  napi_value result;
+  napi_create_int32(env, fd, &result);
+  return result;
+}
+
+// ---- request(fd, message) -> Buffer[] ---------------------------------------------------------
+
+static napi_value request(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t fd;
+  void *data;
+  size_t len;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  if (!get_int(env, argv[0], &fd, "fd must be a number")) return NULL;
+  if (!get_buffer(env, argv[1], &data, &len, "message must be a Buffer")) return NULL;
+  if (len < sizeof(struct nlmsghdr)) {
+    throw_type(env, "message shorter than a netlink header");
+    return NULL;
+  }
+  struct nlmsghdr req;
+  memcpy(&req, data, sizeof req);
+  if (req.nlmsg_len != len) {
+    throw_type(env, "message length field does not match the buffer");
+    return NULL;
+  }
+  // Without an ACK (or a dump's DONE) a successful request gets no answer and recv would block.
+  if (!(req.nlmsg_flags & NLM_F_ACK) && (req.nlmsg_flags & NLM_F_DUMP) != NLM_F_DUMP) {
+    throw_type(env, "request must set NLM_F_ACK or NLM_F_DUMP");
+    return NULL;
+  }
+
+  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+  ssize_t sent;
+  do {
+    sent = sendto(fd, data, len, 0, (struct sockaddr *)&kernel, sizeof kernel);
+  } while (sent < 0 && errno == EINTR);
+  if (sent < 0) {
+    throw_errno(env, errno, "sendto", "netlink");
+    return NULL;
+  }
+
+  napi_value out;
+  napi_create_array(env, &out);
+  uint32_t count = 0;
+  size_t cap = 32768;
+  char *buf = malloc(cap);
+  if (!buf) {
+    throw_errno(env, ENOMEM, "malloc", "netlink receive buffer");
+    return NULL;
+  }
+  int done = 0;
+  while (!done) {
+    // Peek the datagram's true size first: a truncated netlink datagram is lost for good.
+    ssize_t n = recv(fd, NULL, 0, MSG_PEEK | MSG_TRUNC);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      free(buf);
+      if (err == EAGAIN || err == EWOULDBLOCK) err = ETIMEDOUT;
+      throw_errno(env, err, "recv", "netlink");
+      return NULL;
+    }
+    if ((size_t)n > cap) {
+      char *bigger = realloc(buf, (size_t)n);
+      if (!bigger) {
+        free(buf);
+        throw_errno(env, ENOMEM, "malloc", "netlink receive buffer");
+        return NULL;
+      }
+      buf = bigger;
+      cap = (size_t)n;
+    }
+    do {
+      n = recv(fd, buf, cap, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      int err = errno;
+      free(buf);
+      throw_errno(env, err, "recv", "netlink");
+      return NULL;
+    }
+    int remaining = (int)n;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, remaining); h = NLMSG_NEXT(h, remaining)) {
+      // Leftovers of an earlier request that failed half-way carry an older seq: skip them.
+      if (h->nlmsg_seq != req.nlmsg_seq) continue;
+      if (h->nlmsg_type == NLMSG_OVERRUN) {
+        free(buf);
+        throw_errno(env, ENOBUFS, "recv", "netlink overrun");
+        return NULL;
+      }
+      napi_value msg;
+      void *copy;
+      if (napi_create_buffer_copy(env, h->nlmsg_len, h, &copy, &msg) != napi_ok) {
+        free(buf);
+        return NULL;
+      }
+      napi_set_element(env, out, count++, msg);
+      if (h->nlmsg_type == NLMSG_ERROR || h->nlmsg_type == NLMSG_DONE) done = 1;
+    }
+  }
+  free(buf);
+  return out;
+}
+
+// ---- close(fd) --------------------------------------------------------------------------------
+
+static napi_value close_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t fd;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  if (!get_int(env, argv[0], &fd, "fd must be a number")) return NULL;
+  if (close(fd) != 0 && errno != EINTR) throw_errno(env, errno, "close", "netlink socket");
+  return NULL;
+}
+
+// ---- sysctls: /proc/sys/net resolves against the calling thread's namespace at open() ----------
+
+// Keys are paths below /proc/sys ("net/ipv4/conf/eth0/rp_filter"); refuse anything that could
+// escape it.
+static int sysctl_path(napi_env env, napi_value v, char *out, size_t cap) {
+  char key[MAX_KEY];
+  if (!get_string(env, v, key, sizeof key, "sysctl key must be a short string")) return 0;
+  if (key[0] == '\0' || key[0] == '/' || strstr(key, "..") != NULL) {
+    throw_type(env, "sysctl key must be a relative path below /proc/sys without '..'");
+    return 0;
+  }
+  snprintf(out, cap, "/proc/sys/%s", key);
+  return 1;
+}
+
+static napi_value write_sysctl_in(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  char path[PATH_MAX], file[MAX_KEY + 16], value[MAX_SYSCTL_VALUE];
+  int present = 0;
+  if (!get_args(env, info, 3, argv)) return NULL;
+  if (!get_optional_path(env, argv[0], path, sizeof path, &present)) return NULL;
+  if (!sysctl_path(env, argv[1], file, sizeof file)) return NULL;
+  if (!get_string(env, argv[2], value, sizeof value, "sysctl value must be a short string")) return NULL;
+
+  ns_window w;
+  if (!ns_enter(env, &w, path, present)) return NULL;
+  int err = 0;
+  const char *syscall = "open";
+  int fd = open(file, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    err = errno;
+  } else {
+    size_t vlen = strlen(value);
+    ssize_t n;
+    do {
+      n = write(fd, value, vlen);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      err = errno;
+      syscall = "write";
+    } else if ((size_t)n != vlen) {
+      err = EIO;
+      syscall = "write";
+    }
+    close(fd);
+  }
+  ns_leave(&w);
+  if (err) throw_errno(env, err, syscall, file);
+  return NULL;
+}
+
+static napi_value read_sysctl_in(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  char path[PATH_MAX], file[MAX_KEY + 16], value[MAX_SYSCTL_VALUE];
+  int present = 0;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  if (!get_optional_path(env, argv[0], path, sizeof path, &present)) return NULL;
+  if (!sysctl_path(env, argv[1], file, sizeof file)) return NULL;
+
+  ns_window w;
+  if (!ns_enter(env, &w, path, present)) return NULL;
+  int err = 0;
+  const char *syscall = "open";
+  ssize_t total = 0;
+  int fd = open(file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    err = errno;
+  } else {
+    for (;;) {
+      ssize_t n = read(fd, value + total, sizeof value - 1 - (size_t)total);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        err = errno;
+        syscall = "read";
+        break;
+      }
+      if (n == 0 || (size_t)(total += n) >= sizeof value - 1) break;
+    }
+    close(fd);
+  }
+  ns_leave(&w);
+  if (err) {
+    throw_errno(env, err, syscall, file);
+    return NULL;
+  }
+  napi_value result;
+  napi_create_string_utf8(env, value, (size_t)total, &result);
+  return result;
+}
+
+// ---- sendRawIn(nsPath | null, ifindex, frame) -> bytes sent ------------------------------------
+
+// frame is a whole Ethernet frame; its destination MAC and EtherType address the send.
+static napi_value send_raw_in(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  char path[PATH_MAX];
+  int present = 0;
+  int32_t ifindex;
+  void *frame;
+  size_t len;
+  if (!get_args(env, info, 3, argv)) return NULL;
+  if (!get_optional_path(env, argv[0], path, sizeof path, &present)) return NULL;
+  if (!get_int(env, argv[1], &ifindex, "ifindex must be a number")) return NULL;
+  if (!get_buffer(env, argv[2], &frame, &len, "frame must be a Buffer")) return NULL;
+  if (len < 14 || ifindex <= 0) {
+    throw_type(env, "frame must hold an Ethernet header and ifindex must be positive");
+    return NULL;
+  }
+
+  ns_window w;
+  if (!ns_enter(env, &w, path, present)) return NULL;
+  // Protocol 0: this socket only sends, so it never queues received frames.
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+  int err = errno;
+  ns_leave(&w);
+  if (fd < 0) {
+    throw_errno(env, err, "socket", "AF_PACKET");
+    return NULL;
+  }
+  const unsigned char *bytes = frame;
+  struct sockaddr_ll to = {.sll_family = AF_PACKET, .sll_ifindex = ifindex, .sll_halen = 6};
+  memcpy(&to.sll_protocol, bytes + 12, 2);
+  memcpy(to.sll_addr, bytes, 6);
+  ssize_t n;
+  do {
+    n = sendto(fd, frame, len, 0, (struct sockaddr *)&to, sizeof to);
+  } while (n < 0 && errno == EINTR);
+  err = errno;
+  close(fd);
+  if (n < 0) {
+    throw_errno(env, err, "sendto", "AF_PACKET");
+    return NULL;
+  }
+  napi_value result;
+  napi_create_int32(env, (int32_t)n, &result);
+  return result;
+}
+
+// ---- nsIdentity(path) -> {dev, ino} -----------------------------------------------------------
+
+static napi_value ns_identity(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  char path[PATH_MAX];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  if (!get_string(env, argv[0], path, sizeof path, "path must be a string")) return NULL;
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    throw_errno(env, errno, "stat", path);
+    return NULL;
+  }
+  napi_value result, dev, ino;
+  napi_create_object(env, &result);
+  // Both fit a double exactly: nsfs inode numbers are 32-bit, device numbers far smaller.
+  napi_create_double(env, (double)st.st_dev, &dev);
+  napi_create_double(env, (double)st.st_ino, &ino);
+  napi_set_named_property(env, result, "dev", dev);
+  napi_set_named_property(env, result, "ino", ino);
+  return result;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+      {"openNetlinkIn", NULL, open_netlink_in, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"request", NULL, request, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"close", NULL, close_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"writeSysctlIn", NULL, write_sysctl_in, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"readSysctlIn", NULL, read_sysctl_in, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendRawIn", NULL, send_raw_in, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"nsIdentity", NULL, ns_identity, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  return exports;
+}
