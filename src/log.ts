@@ -61,7 +61,18 @@ function write(level: Level, msg: string, fields?: Record<string, unknown>): voi
   }
 }
 
+const started = performance.now();
+
+/** Milliseconds since the process started its work, for `phase` lines (where time goes). */
+export function sinceStart(): number {
+  return Math.round((performance.now() - started) * 10) / 10;
+}
+
 export const log = {
+  /** A debug line marking the end of a phase, with the time since start: where a call's time goes. */
+  phase: (name: string, f?: Record<string, unknown>) => {
+    if (rank.debug >= rank[opts.level]) write('debug', `phase ${name}`, { ...f, atMs: sinceStart(), uptimeMs: Math.round(process.uptime() * 1000) });
+  },
   debug: (msg: string, f?: Record<string, unknown>) => write('debug', msg, f),
   verbose: (msg: string, f?: Record<string, unknown>) => write('verbose', msg, f),
   info: (msg: string, f?: Record<string, unknown>) => write('info', msg, f),

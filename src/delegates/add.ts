@@ -151,11 +151,12 @@ async function attachAll(ctx: Context, rec: JournalRecord): Promise<void> {
     att.state = 'added';
     writeJournal(conf.cniDir, rec);
     cacheResult(ctx, att);
+    log.phase('attached', { network: att.network, ifname: att.ifname });
   }
 }
 
 async function rollBack(ctx: Context, rec: JournalRecord, cause: CniError): Promise<CniError> {
-  log.error('ADD failed, rolling back', { code: cause.code, msg: cause.message });
+  log.error('ADD failed, rolling back', { code: cause.code, error: cause.message });
   const failures = await teardown(ctx, rec, ctx.env.netns);
   if (failures.length === 0) return cause;
   const t = teardownError(failures, 'rollback');
@@ -169,7 +170,9 @@ export async function cmdAdd(ctx: Context): Promise<JsonObject> {
     throw new CniError(Code.InvalidConfig, `container ${env.containerId} already has journaled attachments: DEL it before adding it again`);
   }
   const pod = await loadPod(ctx, podFromArgs(parseCniArgs(env.args)));
+  log.phase('pod loaded', { fromApi: pod.info !== undefined });
   const networks = await resolveNetworks(ctx, pod);
+  log.phase('networks resolved', { count: networks.length });
   const attachments: AttachmentRecord[] = planAttachments({
     containerId: env.containerId,
     ifname: env.ifname,
@@ -197,8 +200,10 @@ export async function cmdAdd(ctx: Context): Promise<JsonObject> {
     attachments,
   };
   writeJournal(conf.cniDir, rec);
+  log.phase('plan journaled');
   try {
     await attachAll(ctx, rec);
+    log.phase('delegates attached');
     if (rec.attachments.some((a) => a.defaultRoute !== undefined)) {
       await applyDefaultRoute(rec);
       writeJournal(conf.cniDir, rec);
@@ -207,6 +212,7 @@ export async function cmdAdd(ctx: Context): Promise<JsonObject> {
     if (pod.ref) {
       const api = await ctx.api();
       if (api) await publishNetworkStatus(api, pod.ref, rec, (a) => readDeviceInfo(a.deviceInfoFile));
+      log.phase('network-status written');
     }
   } catch (err) {
     throw await rollBack(ctx, rec, asCniError(err));

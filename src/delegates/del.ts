@@ -17,7 +17,7 @@ export async function cmdDel(ctx: Context): Promise<void> {
     if (!(err instanceof CniError) || err.code !== Code.DecodeFailure) throw err;
     // A damaged record is reported, never skipped: tear down what libcni's cache still knows.
     const moved = quarantineJournal(conf.cniDir, env.containerId);
-    log.error('journal record is corrupt; tearing down from the result cache', { containerId: env.containerId, movedTo: moved, msg: err.message });
+    log.error('journal record is corrupt; tearing down from the result cache', { containerId: env.containerId, movedTo: moved, error: err.message });
     await delFromResultCache(ctx);
     return;
   }

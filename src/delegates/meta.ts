@@ -4,7 +4,7 @@ import { delegateInvoker } from './invoke';
 import type { CniEnv } from '../cni/env';
 import { formatResult, parseResult } from '../cni/result';
 import type { PluginHandlers } from '../cni/skel';
-import { bindLog, configureLog } from '../log';
+import { bindLog, configureLog, log } from '../log';
 import type { ClusterApi } from './cluster';
 import { parseConf, type PlexusConf } from './config';
 import type { Context } from './context';
@@ -14,6 +14,7 @@ function contextFor(env: CniEnv, stdin: string): Context {
   const conf = parseConf(stdin);
   configureLog({ level: conf.logLevel, file: conf.logFile, toStderr: conf.logToStderr });
   bindLog({ plugin: 'plexus', cmd: env.command, containerId: env.containerId || undefined, ifname: env.ifname || undefined });
+  log.phase('config parsed');
   let api: Promise<ClusterApi | undefined> | undefined;
   return {
     env,
@@ -27,7 +28,9 @@ function contextFor(env: CniEnv, stdin: string): Context {
 async function loadApi(conf: PlexusConf): Promise<ClusterApi | undefined> {
   if (!conf.kubeconfig) return undefined;
   const { kubeClusterApi } = await import('../k8s/cluster-api');
-  return kubeClusterApi(conf.kubeconfig, conf.apiTimeoutMs);
+  const api = kubeClusterApi(conf.kubeconfig, conf.apiTimeoutMs);
+  log.phase('API client loaded');
+  return api;
 }
 
 export const metaPlugin: PluginHandlers = {

@@ -17,7 +17,7 @@ function cachedResult(path: string): { result?: JsonObject; capabilityArgs?: Jso
     const e = parseLibcniCache(readFileSync(path, 'utf8'), { source: path });
     return { result: e.result, capabilityArgs: e.capabilityArgs, cniArgs: e.cniArgs.length > 0 ? e.cniArgs : undefined };
   } catch (err) {
-    log.warn('unreadable libcni cache entry; DEL without prevResult', { path, msg: (err as Error).message });
+    log.warn('unreadable libcni cache entry; DEL without prevResult', { path, error: (err as Error).message });
     return {};
   }
 }

@@ -37,11 +37,11 @@ export async function teardown(ctx: Context, rec: JournalRecord, netns: string):
       if (att.state === 'planned' && !isTransient(error)) {
         // Its ADD never succeeded and its plugin rejects the same config on DEL (a master that
         // does not exist, say): keeping it would pin the pod forever for something never created.
-        log.error('DEL of an attachment whose ADD had failed was refused; dropping it', { network: att.network, ifname: att.ifname, code: error.code, msg: error.message });
+        log.error('DEL of an attachment whose ADD had failed was refused; dropping it', { network: att.network, ifname: att.ifname, code: error.code, error: error.message });
         remaining.delete(att);
         continue;
       }
-      log.error('delegate DEL failed', { network: att.network, ifname: att.ifname, code: error.code, msg: error.message });
+      log.error('delegate DEL failed', { network: att.network, ifname: att.ifname, code: error.code, error: error.message });
       failures.push({ attachment: att, error });
     }
   }
@@ -77,7 +77,7 @@ async function deletePodLinksAtOnce(ctx: Context, rec: JournalRecord, netns: str
   try {
     Netns.with(netns, (ns) => deleteLinksInGroup(ns, POD_LINK_GROUP));
   } catch (err) {
-    log.warn('group delete of pod links failed; each plugin deletes its own', { netns, msg: (err as Error).message });
+    log.warn('group delete of pod links failed; each plugin deletes its own', { netns, error: (err as Error).message });
   }
 }
 
