@@ -6,6 +6,7 @@ import { asCniError, CniError, Code, errnoOf } from '../cni/errors';
 import { parseNetworkConfig } from '../cni/netconf';
 import { isObject, type JsonObject } from '../cni/validate';
 import { log } from '../log';
+import type { NetworkSelectionElement } from '../cni/types';
 import type { ClusterApi, PodInfo } from './cluster';
 import type { PlexusConf } from './config';
 import { runtimeFor, type Context } from './context';
@@ -70,12 +71,12 @@ async function clusterNetwork(ctx: Context, pod: PodView): Promise<NetworkSpec> 
   return namedNetwork(ctx.conf.clusterNetwork ?? '', ctx.conf, await ctx.api(), true, 'clusterNetwork');
 }
 
-async function selectedNetworks(ctx: Context, pod: PodView): Promise<NetworkSpec[]> {
+/** The selection annotation, parsed and checked against namespaceIsolation: pure, before anything runs. */
+function selectionOf(ctx: Context, pod: PodView): NetworkSelectionElement[] {
   const annotation = pod.annotations[NETWORKS_ANNOTATION];
   if (annotation === undefined || annotation.trim() === '') return [];
   const podNs = pod.ref?.namespace ?? 'default';
   const elements = parseNetworkSelection(annotation, podNs);
-  if (elements.length === 0) return [];
   const { conf } = ctx;
   for (const el of elements) {
     if (conf.namespaceIsolation && el.namespace !== podNs && !conf.globalNamespaces.includes(el.namespace)) {
@@ -85,9 +86,14 @@ async function selectedNetworks(ctx: Context, pod: PodView): Promise<NetworkSpec
       );
     }
   }
+  return elements;
+}
+
+async function selectedNetworks(ctx: Context, pod: PodView, elements: NetworkSelectionElement[]): Promise<NetworkSpec[]> {
+  if (elements.length === 0) return [];
   const api = await requireApi(ctx, `annotation ${NETWORKS_ANNOTATION}`);
-  // NAD reads are independent: fetch them together; the attachments themselves stay sequential.
-  const specs = await Promise.all(elements.map((el) => nadNetwork(api, el.namespace, el.name, conf, el)));
+  // NAD reads are independent: issue them together; the attachments themselves stay sequential.
+  const specs = await Promise.all(elements.map((el) => nadNetwork(api, el.namespace, el.name, ctx.conf, el)));
   return specs.map((spec, i) => {
     const el = elements[i]!;
     if (spec) return spec;
@@ -98,16 +104,16 @@ async function selectedNetworks(ctx: Context, pod: PodView): Promise<NetworkSpec
   });
 }
 
-async function resolveNetworks(ctx: Context, pod: PodView): Promise<NetworkSpec[]> {
+/** Every network after the cluster one: defaultNetworks, further inline delegates, the selection. */
+async function otherNetworks(ctx: Context, pod: PodView, elements: NetworkSelectionElement[]): Promise<NetworkSpec[]> {
   const { conf } = ctx;
-  const cluster = await clusterNetwork(ctx, pod);
   const extra: NetworkSpec[] = [];
   const system = pod.ref && conf.systemNamespaces.includes(pod.ref.namespace);
   if (!system) {
     for (const name of conf.defaultNetworks) extra.push(await namedNetwork(name, conf, await ctx.api(), false, 'defaultNetworks'));
   }
   for (let i = 1; i < conf.delegates.length; i++) extra.push({ ...inlineDelegate(conf, i), isDefault: false });
-  return [cluster, ...extra, ...(await selectedNetworks(ctx, pod))];
+  return [...extra, ...(await selectedNetworks(ctx, pod, elements))];
 }
 
 function readDeviceInfo(path: string | undefined): JsonObject | undefined {
@@ -136,22 +142,29 @@ function cacheResult(ctx: Context, att: AttachmentRecord): void {
   });
 }
 
-async function attachAll(ctx: Context, rec: JournalRecord): Promise<void> {
+async function attach(ctx: Context, rec: JournalRecord, att: AttachmentRecord): Promise<void> {
   const { env, conf } = ctx;
-  for (const att of rec.attachments) {
-    const net = parseNetworkConfig(att.config, `network ${att.network}`);
-    let result: JsonObject;
-    try {
-      result = await addNetwork(net, runtimeFor(ctx, att, env.netns, env.containerId), ctx.invoke);
-    } catch (err) {
-      const e = asCniError(err);
-      throw new CniError(e.code, `network ${att.network} (${att.ifname}): ${e.message}`, e.details);
+  const net = parseNetworkConfig(att.config, `network ${att.network}`);
+  let result: JsonObject;
+  try {
+    result = await addNetwork(net, runtimeFor(ctx, att, env.netns, env.containerId), ctx.invoke);
+  } catch (err) {
+    const e = asCniError(err);
+    throw new CniError(e.code, `network ${att.network} (${att.ifname}): ${e.message}`, e.details);
+  }
+  att.result = result;
+  att.state = 'added';
+  writeJournal(conf.cniDir, rec);
+  cacheResult(ctx, att);
+  log.phase('attached', { network: att.network, ifname: att.ifname });
+}
+
+function refuseTakenNames(ctx: Context, attachments: AttachmentRecord[]): void {
+  const present = ctx.linkNames(ctx.env.netns);
+  for (const att of attachments) {
+    if (present.has(att.ifname)) {
+      throw new CniError(Code.InvalidConfig, `network ${att.network}: interface ${att.ifname} already exists in ${ctx.env.netns}`);
     }
-    att.result = result;
-    att.state = 'added';
-    writeJournal(conf.cniDir, rec);
-    cacheResult(ctx, att);
-    log.phase('attached', { network: att.network, ifname: att.ifname });
   }
 }
 
@@ -171,24 +184,21 @@ export async function cmdAdd(ctx: Context): Promise<JsonObject> {
   }
   const pod = await loadPod(ctx, podFromArgs(parseCniArgs(env.args)));
   log.phase('pod loaded', { fromApi: pod.info !== undefined });
-  const networks = await resolveNetworks(ctx, pod);
-  log.phase('networks resolved', { count: networks.length });
-  const attachments: AttachmentRecord[] = planAttachments({
-    containerId: env.containerId,
-    ifname: env.ifname,
-    args: env.args,
-    runtimeConfig: conf.runtimeConfig,
-    networks,
-    deviceInfoDir: conf.deviceInfoDir,
-    podNamespace: pod.ref?.namespace,
-    podName: pod.ref?.name,
-  });
-  const present = ctx.linkNames(env.netns);
-  for (const att of attachments) {
-    if (present.has(att.ifname)) {
-      throw new CniError(Code.InvalidConfig, `network ${att.network}: interface ${att.ifname} already exists in ${env.netns}`);
-    }
-  }
+  const cluster = await clusterNetwork(ctx, pod);
+  const elements = selectionOf(ctx, pod);
+  const plan = (networks: NetworkSpec[]) =>
+    planAttachments({
+      containerId: env.containerId,
+      ifname: env.ifname,
+      args: env.args,
+      runtimeConfig: conf.runtimeConfig,
+      networks,
+      deviceInfoDir: conf.deviceInfoDir,
+      podNamespace: pod.ref?.namespace,
+      podName: pod.ref?.name,
+    });
+  const clusterAtt = plan([cluster])[0]!;
+  refuseTakenNames(ctx, [clusterAtt]);
   const rec: JournalRecord = {
     kind: 'plexusJournal',
     version: 1,
@@ -197,12 +207,24 @@ export async function cmdAdd(ctx: Context): Promise<JsonObject> {
     ifname: env.ifname,
     cniVersion: conf.cniVersion,
     pod: pod.ref,
-    attachments,
+    attachments: [clusterAtt],
   };
   writeJournal(conf.cniDir, rec);
-  log.phase('plan journaled');
+  log.phase('cluster network journaled');
   try {
-    await attachAll(ctx, rec);
+    // The cluster network's delegate runs in its own process while this one resolves the other
+    // networks: the API's TLS set-up and NAD reads overlap the delegate's work instead of
+    // preceding it. Each attachment is still journaled before its delegate runs, and they run
+    // one at a time (NPWG §7.3).
+    const [clusterDone, others] = await Promise.allSettled([attach(ctx, rec, clusterAtt), otherNetworks(ctx, pod, elements)]);
+    if (clusterDone.status === 'rejected') throw clusterDone.reason;
+    if (others.status === 'rejected') throw others.reason;
+    log.phase('networks resolved', { count: others.value.length + 1 });
+    const rest = plan([cluster, ...others.value]).slice(1);
+    refuseTakenNames(ctx, rest);
+    rec.attachments.push(...rest);
+    writeJournal(conf.cniDir, rec);
+    for (const att of rest) await attach(ctx, rec, att);
     log.phase('delegates attached');
     if (rec.attachments.some((a) => a.defaultRoute !== undefined)) {
       await applyDefaultRoute(rec);
@@ -217,7 +239,6 @@ export async function cmdAdd(ctx: Context): Promise<JsonObject> {
   } catch (err) {
     throw await rollBack(ctx, rec, asCniError(err));
   }
-  const cluster = rec.attachments[0];
-  if (!cluster?.result) throw new CniError(Code.Internal, 'cluster network produced no result');
-  return cluster.result;
+  if (!clusterAtt.result) throw new CniError(Code.Internal, 'cluster network produced no result');
+  return clusterAtt.result;
 }

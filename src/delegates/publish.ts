@@ -25,6 +25,8 @@ export async function publishNetworkStatus(
   deviceInfo: (a: AttachmentRecord) => JsonObject | undefined,
 ): Promise<void> {
   const entries = statusEntries(rec, deviceInfo);
+  // The status is what consumers rely on, and a failure to write it fails the ADD: it goes first.
+  await api.patchPodAnnotations(pod, { [NETWORK_STATUS_ANNOTATION]: formatNetworkStatus(entries) });
   const events = rec.attachments
     .map((a, i) => ({ a, e: entries[i] }))
     .filter(({ e }) => e && e.interface)
@@ -33,6 +35,6 @@ export async function publishNetworkStatus(
         .podEvent(pod, { type: 'Normal', reason: 'AddedInterface', message: `Add ${a.ifname} [${(e?.ips ?? []).join(',')}] from ${a.network}` })
         .catch(() => undefined),
     );
-  // Events are informational; the status write is what consumers rely on and may fail the ADD.
-  await Promise.all([api.patchPodAnnotations(pod, { [NETWORK_STATUS_ANNOTATION]: formatNetworkStatus(entries) }), ...events]);
+  // Events are informational: their failures are ignored.
+  await Promise.all(events);
 }

@@ -1,0 +1,191 @@
+// ADD, CHECK and DEL of one pod: the cluster network plus three secondary networks (a macvlan on an
+// uplink, two bridges), interleaved in one loop with the floor: the same reference plugins called
+// directly. The API is the project's test server over TLS with a bearer token, in its own process.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { bench, target, type Step, type Variant } from './lib';
+
+const ROOT = resolve(__dirname, '..');
+const PLEXUS = join(ROOT, 'dist', 'bin', 'plexus');
+const REF = '/usr/lib/cni';
+const OURS = join(ROOT, 'dist', 'bin');
+const TOKEN = 'bench-token';
+const NS = 'pxbench';
+const NS_PATH = `/var/run/netns/${NS}`;
+const ID = 'benchpod0001';
+const argsFor = (uid: string) => `IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod;K8S_POD_INFRA_CONTAINER_ID=${ID};K8S_POD_UID=${uid}`;
+
+function sh(cmd: string, ...args: string[]): void {
+  const r = spawnSync(cmd, args, { stdio: 'ignore' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed`);
+}
+const quiet = (cmd: string, ...args: string[]) => spawnSync(cmd, args, { stdio: 'ignore' });
+
+interface Api {
+  proc: ChildProcess;
+  url: string;
+  ca: string;
+  kubeconfig: string;
+}
+
+async function startApi(dir: string): Promise<Api> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/apiserver/main.ts'), '--tls', '--token', TOKEN, '--state-dir', dir], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, NODE_EXTRA_CA_CERTS: '' },
+  });
+  const line = await new Promise<string>((res, rej) => {
+    let buf = '';
+    proc.stdout!.on('data', (c: Buffer) => {
+      buf += c.toString();
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) res(buf.slice(0, nl));
+    });
+    proc.on('exit', (code) => rej(new Error(`test API exited with ${code}`)));
+  });
+  const info = JSON.parse(line) as { url: string; ca: string; kubeconfig: string };
+  return { proc, url: info.url, ca: readFileSync(info.ca, 'utf8'), kubeconfig: info.kubeconfig };
+}
+
+function post(api: Api, path: string, body: object): Promise<{ metadata: { uid: string } }> {
+  return new Promise((res, rej) => {
+    const data = JSON.stringify(body);
+    const req = request(`${api.url}${path}`, { method: 'POST', ca: api.ca, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' } }, (r) => {
+      let text = '';
+      r.on('data', (c: Buffer) => (text += c.toString()));
+      r.on('end', () => ((r.statusCode ?? 500) < 300 ? res(JSON.parse(text) as { metadata: { uid: string } }) : rej(new Error(`POST ${path}: ${r.statusCode} ${text}`))));
+    });
+    req.on('error', rej);
+    req.end(data);
+  });
+}
+
+interface Net {
+  name: string;
+  ifname: string;
+  conf: Record<string, unknown>;
+}
+
+export default async function run(): Promise<boolean> {
+  const dir = mkdtempSync(join(tmpdir(), 'plexus-bench-'));
+  const ipam = join(dir, 'ipam');
+  const cniDir = join(dir, 'cni');
+  mkdirSync(ipam);
+  const up = 'pxbench-up';
+  let api: Api | undefined;
+  try {
+    quiet('ip', 'link', 'del', up);
+    sh('ip', 'link', 'add', up, 'type', 'veth', 'peer', 'name', `${up}p`);
+    sh('ip', 'link', 'set', up, 'up');
+    const hl = (subnet: string) => ({ type: 'host-local', dataDir: ipam, ranges: [[{ subnet }]] });
+    const cluster: Net = { name: 'cluster', ifname: 'eth0', conf: { cniVersion: '1.0.0', name: 'cluster', type: 'bridge', bridge: 'pxbench-br0', isGateway: true, ipam: { ...hl('10.180.0.0/24'), routes: [{ dst: '0.0.0.0/0' }] } } };
+    const secondaries: Net[] = [
+      { name: 'macvlan-net', ifname: 'net1', conf: { cniVersion: '1.0.0', name: 'macvlan-net', type: 'macvlan', master: up, mode: 'bridge', ipam: hl('10.181.0.0/24') } },
+      { name: 'storage-a', ifname: 'net2', conf: { cniVersion: '1.0.0', name: 'storage-a', type: 'bridge', bridge: 'pxbench-br1', ipam: hl('10.182.0.0/24') } },
+      { name: 'storage-b', ifname: 'net3', conf: { cniVersion: '1.0.0', name: 'storage-b', type: 'bridge', bridge: 'pxbench-br2', ipam: { type: 'static', addresses: [{ address: '10.183.0.5/24' }] } } },
+    ];
+    api = await startApi(join(dir, 'api'));
+    const annotations = { 'k8s.v1.cni.cncf.io/networks': secondaries.map((n) => n.name).join(',') };
+    const pod = await post(api, '/api/v1/namespaces/bench/pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'pod', namespace: 'bench', annotations } });
+    const ARGS = argsFor(pod.metadata.uid);
+    for (const n of secondaries) {
+      await post(api, '/apis/k8s.cni.cncf.io/v1/namespaces/bench/network-attachment-definitions', {
+        apiVersion: 'k8s.cni.cncf.io/v1',
+        kind: 'NetworkAttachmentDefinition',
+        metadata: { name: n.name, namespace: 'bench' },
+        spec: { config: JSON.stringify(n.conf) },
+      });
+    }
+
+    const plexusConf = (binDir: string, podAnnotations: boolean) =>
+      JSON.stringify({
+        cniVersion: '1.0.0',
+        name: 'plexus',
+        type: 'plexus',
+        kubeconfig: api!.kubeconfig,
+        cniDir,
+        binDir,
+        delegates: [cluster.conf],
+        ...(podAnnotations ? { runtimeConfig: { 'io.kubernetes.cri.pod-annotations': annotations } } : {}),
+      });
+    const cni = (command: string, ifname: string) => ({ CNI_COMMAND: command, CNI_CONTAINERID: ID, CNI_NETNS: NS_PATH, CNI_IFNAME: ifname, CNI_ARGS: ARGS, CNI_PATH: REF });
+    const prev = new Map<string, unknown>();
+    // CHECK's input needs the result of the ADD that ran just before it, so it is built per run.
+    const direct = (command: string, pluginDir: string): Step[] => {
+      const nets = [cluster, ...secondaries];
+      const order = command === 'DEL' ? [...nets].reverse() : nets;
+      return order.map((n) => {
+        const step: Step = { cmd: join(pluginDir, String(n.conf.type)), env: cni(command, n.ifname), input: JSON.stringify(n.conf) };
+        if (command === 'CHECK') {
+          Object.defineProperty(step, 'input', { enumerable: true, get: () => JSON.stringify({ ...n.conf, prevResult: prev.get(n.name) }) });
+        }
+        return step;
+      });
+    };
+    const plexus = (command: string, binDir: string, podAnnotations = true): Step[] => [{ cmd: PLEXUS, env: cni(command, 'eth0'), input: plexusConf(binDir, podAnnotations) }];
+    const attach = (steps: Step[]) => {
+      for (const s of steps) {
+        const r = spawnSync(s.cmd, [], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...s.env }, input: s.input });
+        if (r.status !== 0) throw new Error(`setup ${s.cmd}: ${r.stdout}${r.stderr}`);
+        if (s.env?.CNI_COMMAND === 'ADD' && s.cmd !== PLEXUS) {
+          const conf = JSON.parse(String(s.input)) as { name: string };
+          prev.set(conf.name, JSON.parse(r.stdout.toString()));
+        }
+      }
+    };
+    const freshNs = () => {
+      quiet('ip', 'netns', 'del', NS);
+      sh('ip', 'netns', 'add', NS);
+    };
+
+    // One variant per way of attaching the same pod; `undo` is what removes it again, untimed.
+    const ways: Record<string, { add: Step[]; check: Step[]; del: Step[] }> = {
+      'floor: reference plugins direct': { add: direct('ADD', REF), check: direct('CHECK', REF), del: direct('DEL', REF) },
+      'plexus, reference delegates': { add: plexus('ADD', '/nonexistent'), check: plexus('CHECK', '/nonexistent'), del: plexus('DEL', '/nonexistent') },
+      'plexus, reference delegates, pod GET': { add: plexus('ADD', '/nonexistent', false), check: plexus('CHECK', '/nonexistent', false), del: plexus('DEL', '/nonexistent', false) },
+      'plexus, built-in delegates in-process': { add: plexus('ADD', OURS), check: plexus('CHECK', OURS), del: plexus('DEL', OURS) },
+      'plexus plugins exec\'d one by one': { add: direct('ADD', OURS), check: direct('CHECK', OURS), del: direct('DEL', OURS) },
+    };
+    const verbVariants = (verb: 'add' | 'check' | 'del'): Variant[] =>
+      Object.entries(ways).map(([name, w]) => ({
+        name,
+        steps: w[verb],
+        before: () => {
+          freshNs();
+          if (verb !== 'add') attach(w.add);
+        },
+        after: () => {
+          if (verb !== 'del') attach(w.del);
+          quiet('ip', 'netns', 'del', NS);
+        },
+      }));
+    const runs = Number(process.env.BENCH_RUNS ?? 20);
+    const add = await bench({ title: 'pod ADD (cluster + 3 secondary networks)', variants: verbVariants('add'), runs, warmup: 3 });
+    const check = await bench({ title: 'pod CHECK', variants: verbVariants('check'), runs, warmup: 3 });
+    const del = await bench({ title: 'pod DEL', variants: verbVariants('del'), runs, warmup: 3 });
+    void check;
+    let met = true;
+    met = target(add, 'plexus, reference delegates', { ratio: 2.0 }) && met;
+    met = target(del, 'plexus, reference delegates', { ratio: 1.3 }) && met;
+    met = target(add, 'plexus, built-in delegates in-process', { ratio: 1.0 }) && met;
+    const ratio = (r: typeof add, a: string, b: string) => r.get(a).median / r.get(b).median;
+    const inproc = 'plexus, built-in delegates in-process';
+    const refDel = del.get('plexus, reference delegates').median;
+    const inDel = del.get(inproc).median / refDel;
+    process.stdout.write(`${inDel <= 0.6 ? 'PASS' : 'MISS'}: pod DEL: built-in in-process / reference delegates = ${inDel.toFixed(2)} (target ≤ 0.6)\n`);
+    met = inDel <= 0.6 && met;
+    for (const [r, what] of [[add, 'ADD'], [del, 'DEL']] as const) {
+      const x = ratio(r, "plexus plugins exec'd one by one", inproc);
+      process.stdout.write(`${x >= 2 ? 'PASS' : 'MISS'}: pod ${what}: exec'd one by one / in-process = ${x.toFixed(2)}× (target ≥ 2×)\n`);
+      met = x >= 2 && met;
+    }
+    return met;
+  } finally {
+    quiet('ip', 'netns', 'del', NS);
+    for (const l of [up, 'pxbench-br0', 'pxbench-br1', 'pxbench-br2']) quiet('ip', 'link', 'del', l);
+    api?.proc.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
