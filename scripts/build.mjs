@@ -6,7 +6,7 @@
 // written under a private temp name and renamed into place: nobody sees a half-written file.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readlinkSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSea, toolEnv } from './sea.mjs';
@@ -19,7 +19,9 @@ const EXE = join(BIN, 'plexus');
 const ADDON = 'plexus_netns.node';
 // Names the one executable answers to (src/main.ts dispatches on its basename). Add the pool
 // IPAM's name here when it has one.
-const PLUGIN_NAMES = ['macvlan', 'ipvlan', 'bridge', 'host-device', 'host-local', 'static'];
+// Only names a built-in plugin answers to: a link for an IPAM plexus does not ship yet would shadow
+// the real host-local on a delegate's path.
+const PLUGIN_NAMES = ['macvlan', 'ipvlan', 'bridge', 'host-device'];
 
 const t0 = process.hrtime.bigint();
 const ms = (from) => Math.round(Number(process.hrtime.bigint() - from) / 1e6);
@@ -132,6 +134,11 @@ for (const name of PLUGIN_NAMES) {
     /* absent */
   }
   if (current !== 'plexus') replaceWith(path, (tmp) => symlinkSync('plexus', tmp));
+}
+// A link an earlier build shipped but this one does not (a name that is no longer built in).
+for (const name of readdirSync(BIN)) {
+  const path = join(BIN, name);
+  if (!PLUGIN_NAMES.includes(name) && lstatSync(path).isSymbolicLink() && readlinkSync(path) === 'plexus') unlinkSync(path);
 }
 sizes.push([`${rel(BIN)}/{${PLUGIN_NAMES.join(',')}}`, '→ plexus']);
 
