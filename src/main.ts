@@ -5,6 +5,12 @@ import { basename } from 'node:path';
 
 async function main(): Promise<void> {
   const name = basename(process.argv0 || 'plexus');
+  if (process.env.CNI_COMMAND === 'VERSION') {
+    // Runtimes probe every plugin with VERSION: answer before loading anything a verb needs.
+    const { versionInfo } = await import('./cni/version');
+    process.stdout.write(JSON.stringify(versionInfo()) + '\n');
+    return;
+  }
   const { pluginMain } = await import('./cni/skel');
   if (name === 'plexus' || name.startsWith('plexus')) {
     const { metaPlugin } = await import('./delegates/meta');
@@ -12,7 +18,7 @@ async function main(): Promise<void> {
     return;
   }
   const { builtinPlugin } = await import('./builtin');
-  const handlers = builtinPlugin(name);
+  const handlers = await builtinPlugin(name);
   if (!handlers) {
     process.stderr.write(`plexus: unknown plugin name ${JSON.stringify(name)}\n`);
     process.exitCode = 1;
