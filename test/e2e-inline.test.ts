@@ -198,3 +198,30 @@ test('results are converted to the version plexus is configured for', async (t) 
   const ips = r.ips as { version?: string; address: string }[];
   assert.equal(ips[0]?.version, '4', '0.3.x results carry ips[].version');
 });
+
+test('DEL deletes plain links in one request but leaves a tuning chain its link for its own DEL', async (t) => {
+  const s = setup(t);
+  const ns = netns(t);
+  const up = uplink(t);
+  // tuning backs up the MAC it changes and restores it onto the link on DEL: the link must still be there.
+  writeFileSync(
+    join(s.confDir, 'tuned.conflist'),
+    JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'tuned',
+      plugins: [JSON.parse(macvlanConf('tuned', up, s.ipamDir, '10.198.4.0/24')), { type: 'tuning', mac: '02:11:22:33:44:55', dataDir: join(s.dir, 'tuning') }],
+    }),
+  );
+  writeFileSync(join(s.confDir, 'plain.conf'), macvlanConf('plain', up, s.ipamDir, '10.198.5.0/24'));
+  const conf = s.conf({ defaultNetworks: ['plain', 'tuned'] });
+  const id = uniq('ctr');
+  const add = await runPlugin({ command: 'ADD', containerId: id, netns: ns.path, ifname: 'eth0', stdin: conf });
+  assert.equal(add.status, 0, add.stdout + add.stderr);
+  assert.deepEqual(linkNamesIn(ns.name).sort(), ['eth0', 'lo', 'net1', 'net2']);
+  const del = await runPlugin({ command: 'DEL', containerId: id, netns: ns.path, ifname: 'eth0', stdin: JSON.stringify({ ...JSON.parse(conf), logLevel: 'debug' }) });
+  assert.equal(del.status, 0, del.stdout + del.stderr);
+  assert.match(del.stderr, /"links":2,.*"msg":"phase pod links deleted in one request"/, 'eth0 and net1 went in one request');
+  assert.deepEqual(linkNamesIn(ns.name), ['lo']);
+  assert.deepEqual(reservedIps(s.ipamDir, 'tuned'), []);
+  assert.deepEqual(reservedIps(s.ipamDir, 'plain'), []);
+});

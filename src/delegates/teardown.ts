@@ -2,13 +2,12 @@
 // attachment is attempted (NPWG §7.2); what could not be removed stays in the journal.
 import { existsSync, rmSync } from 'node:fs';
 import { delNetwork } from '../cni/api';
-import { asCniError, CniError, Code, isTransient } from '../cni/errors';
+import { asCniError, CniError, Code, isTransient, PluginNotFoundError } from '../cni/errors';
 import { parseNetworkConfig } from '../cni/netconf';
 import { log } from '../log';
 import type { Context } from './context';
 import { runtimeFor } from './context';
 import { removeJournal, writeJournal, type AttachmentRecord, type JournalRecord } from './journal';
-import { runsInProcess } from './invoke';
 import { removeResultCache } from './results-cache';
 
 export interface TeardownFailure {
@@ -22,7 +21,7 @@ export interface TeardownFailure {
  * journal so it holds exactly what is still attached. Returns the failures.
  */
 export async function teardown(ctx: Context, rec: JournalRecord, netns: string): Promise<TeardownFailure[]> {
-  await deletePodLinksAtOnce(ctx, rec, netns);
+  await deletePodLinksAtOnce(rec, netns);
   const failures: TeardownFailure[] = [];
   const remaining = new Set(rec.attachments);
   for (const att of [...rec.attachments].reverse()) {
@@ -34,9 +33,10 @@ export async function teardown(ctx: Context, rec: JournalRecord, netns: string):
       remaining.delete(att);
     } catch (err) {
       const error = asCniError(err);
-      if (att.state === 'planned' && !isTransient(error)) {
+      if (att.state === 'planned' && (!isTransient(error) || error instanceof PluginNotFoundError)) {
         // Its ADD never succeeded and its plugin rejects the same config on DEL (a master that
-        // does not exist, say): keeping it would pin the pod forever for something never created.
+        // does not exist, say) or does not exist at all (a NAD naming a plugin this node lacks):
+        // keeping it would pin the pod forever for something never created.
         log.error('DEL of an attachment whose ADD had failed was refused; dropping it', { network: att.network, ifname: att.ifname, code: error.code, error: error.message });
         remaining.delete(att);
         continue;
@@ -61,21 +61,37 @@ function pluginTypes(config: string): string[] {
   }
 }
 
+// Plugins whose DEL deletes the container interface and tolerates finding it already gone: the
+// reference plugins of these names and plexus's own. A chain with anything else (tuning restores
+// a backup onto the link, bandwidth needs the host veth) keeps its links for its own DEL.
+const LINK_ONLY_DEL = new Set(['macvlan', 'ipvlan', 'bridge', 'ptp', 'vlan']);
+// Virtual kinds whose deletion is what the plugin's DEL does anyway. A physical device or a VF
+// (no kind) must be given back to the host, never deleted.
+const DELETABLE_KINDS = new Set(['veth', 'macvlan', 'ipvlan', 'vlan', 'macvtap']);
+
 /**
- * When two or more attachments are made only of built-in plugins running in this process, their
- * container-side links (tagged with POD_LINK_GROUP at ADD) go in ONE RTM_DELLINK: the kernel's
- * per-device teardown is then paid once. Each plugin's own DEL still runs afterwards, finds its
- * link gone (which DEL tolerates) and releases the rest (IPAM, rules). Host-device is never
- * tagged, so a physical device is given back, not destroyed.
+ * The kernel pays its per-device teardown (synchronize_net) once per delete request, so a pod's
+ * container-side links go in ONE RTM_DELLINK by netdev group before the delegates' DELs run: four
+ * veths take ~12 ms that way against ~57 ms one by one. Each delegate's DEL still runs afterwards,
+ * finds its link gone (which DEL must tolerate) and releases the rest (IPAM, rules). The result is
+ * what the runtime's own deletion of the namespace would do to these links a moment later.
  */
-async function deletePodLinksAtOnce(ctx: Context, rec: JournalRecord, netns: string): Promise<void> {
+async function deletePodLinksAtOnce(rec: JournalRecord, netns: string): Promise<void> {
   if (netns === '' || !existsSync(netns)) return;
-  const path = [ctx.conf.binDir, ...ctx.env.path];
-  const grouped = rec.attachments.filter((a) => pluginTypes(a.config).every((t) => t !== 'host-device' && runsInProcess(t, path)));
-  if (grouped.length < 2) return;
-  const [{ Netns, deleteLinksInGroup }, { POD_LINK_GROUP }] = await Promise.all([import('../netns'), import('../../plugins/common/group')]);
+  const names = new Set(rec.attachments.filter((a) => pluginTypes(a.config).every((t) => LINK_ONLY_DEL.has(t))).map((a) => a.ifname));
+  if (names.size < 2) return;
+  const [{ Netns, listLinks, setGroup, deleteLinksInGroup }, { TEARDOWN_GROUP }] = await Promise.all([import('../netns'), import('../../plugins/common/group')]);
   try {
-    Netns.with(netns, (ns) => deleteLinksInGroup(ns, POD_LINK_GROUP));
+    Netns.with(netns, (ns) => {
+      let tagged = 0;
+      for (const link of listLinks(ns)) {
+        if (!names.has(link.name) || link.kind === null || !DELETABLE_KINDS.has(link.kind)) continue;
+        setGroup(ns, link.index, TEARDOWN_GROUP);
+        tagged++;
+      }
+      if (tagged > 0) deleteLinksInGroup(ns, TEARDOWN_GROUP);
+    });
+    log.phase('pod links deleted in one request', { links: names.size });
   } catch (err) {
     log.warn('group delete of pod links failed; each plugin deletes its own', { netns, error: (err as Error).message });
   }
