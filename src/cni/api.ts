@@ -1,6 +1,6 @@
 // The runtime side of CNI for one network, as libcni's api.go does it: build each plugin's
 // request config, run the plugins in order (reverse for DEL), chain prevResult, convert results.
-import { CniError, Code } from './errors';
+import { CniError, Code, PluginNotFoundError } from './errors';
 import type { PluginRun } from './exec';
 import type { NetworkConfig } from './netconf';
 import { formatResult, parseResult } from './result';
@@ -90,9 +90,18 @@ export async function addNetwork(net: NetworkConfig, rt: RuntimeConf, invoke: Pl
 /** DEL in reverse order with the cached result as prevResult (only for configs >= 0.4.0). */
 export async function delNetwork(net: NetworkConfig, rt: RuntimeConf, invoke: PluginInvoker, cached?: JsonObject): Promise<void> {
   const prevResult = cached && atLeast(net.cniVersion, '0.4.0') ? cached : undefined;
+  // A plugin that cannot be found did nothing to undo here; the plugins before it in the chain may
+  // have, so their DEL still runs. The not-found error is reported once the chain is done.
+  let missing: PluginNotFoundError | undefined;
   for (const plugin of [...net.plugins].reverse()) {
-    await invoke(pluginType(plugin), 'DEL', runOf(rt), buildPluginRequest(plugin, net, rt, { prevResult }));
+    try {
+      await invoke(pluginType(plugin), 'DEL', runOf(rt), buildPluginRequest(plugin, net, rt, { prevResult }));
+    } catch (err) {
+      if (!(err instanceof PluginNotFoundError)) throw err;
+      missing ??= err;
+    }
   }
+  if (missing) throw missing;
 }
 
 /** CHECK in order; a no-op when the network disables it or predates CHECK (< 0.4.0). */

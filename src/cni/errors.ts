@@ -44,6 +44,18 @@ export class PluginExecError extends CniError {
   }
 }
 
+/**
+ * The plugin binary is not on the search path, so it did not run and created nothing. Still
+ * transient for what was attached (an upgrade may be replacing it), but an attachment whose ADD
+ * never succeeded can be dropped on it (see teardown).
+ */
+export class PluginNotFoundError extends PluginExecError {
+  constructor(type: string, path: readonly string[], field = '') {
+    super(Code.InvalidConfig, `${field}failed to find plugin ${JSON.stringify(type)} in path [${path.join(' ')}]`);
+    this.name = 'PluginNotFoundError';
+  }
+}
+
 /** Whether the runtime should retry rather than treat the failure as final. */
 export function isTransient(err: CniError): boolean {
   return err.code === Code.TryAgainLater || err instanceof PluginExecError;

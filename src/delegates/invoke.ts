@@ -3,7 +3,7 @@
 // behaviour is the same either way; only the cost of a process start differs.
 import type { PluginInvoker } from '../cni/api';
 import type { CniEnv, Verb } from '../cni/env';
-import { Code, PluginExecError } from '../cni/errors';
+import { PluginNotFoundError } from '../cni/errors';
 import { execPlugin, findPlugin, realpathOrSelf } from '../cni/exec';
 import { dispatch } from '../cni/skel';
 import { builtinPlugin, isBuiltin } from '../builtin';
@@ -23,7 +23,7 @@ export function runsInProcess(type: string, path: readonly string[]): boolean {
 export const delegateInvoker: PluginInvoker = async (type, verb, run, stdin) => {
   const bin = findPlugin(type, run.path);
   if (!bin) {
-    throw new PluginExecError(Code.InvalidConfig, `failed to find plugin ${JSON.stringify(type)} in path [${run.path.join(' ')}]`);
+    throw new PluginNotFoundError(type, run.path);
   }
   if (isBuiltin(type) && realpathOrSelf(bin) === selfPath()) {
     const handlers = await builtinPlugin(type);

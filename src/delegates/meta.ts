@@ -5,7 +5,7 @@ import type { CniEnv } from '../cni/env';
 import { formatResult, parseResult } from '../cni/result';
 import type { PluginHandlers } from '../cni/skel';
 import { bindLog, configureLog, log } from '../log';
-import type { ClusterApi } from './cluster';
+import { namingObjects, type ClusterApi } from './cluster';
 import { parseConf, type PlexusConf } from './config';
 import type { Context } from './context';
 import { linkNamesIn } from './probe';
@@ -28,7 +28,7 @@ function contextFor(env: CniEnv, stdin: string): Context {
 async function loadApi(conf: PlexusConf): Promise<ClusterApi | undefined> {
   if (!conf.kubeconfig) return undefined;
   const { kubeClusterApi } = await import('../k8s/cluster-api');
-  const api = kubeClusterApi(conf.kubeconfig, conf.apiTimeoutMs);
+  const api = namingObjects(kubeClusterApi(conf.kubeconfig, conf.apiTimeoutMs));
   log.phase('API client loaded');
   return api;
 }
