@@ -1,6 +1,7 @@
 // The one executable. It dispatches on the name it was run as (busybox-style): `plexus` is the
 // meta-plugin, a link named after a built-in plugin is that plugin, `plexus <command>` is the CLI.
 // Everything is imported lazily so VERSION loads next to nothing.
+import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 
 async function main(): Promise<void> {
@@ -11,12 +12,16 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify(versionInfo()) + '\n');
     return;
   }
-  const { pluginMain } = await import('./cni/skel');
   if (name === 'plexus' || name.startsWith('plexus')) {
-    const { metaPlugin } = await import('./delegates/meta');
-    process.exitCode = await pluginMain(metaPlugin);
+    if (process.argv[2] === 'daemon') {
+      const { runDaemon } = await import('./daemon/server');
+      await runDaemon(process.argv[3] ?? '/run/plexus');
+      return;
+    }
+    await meta();
     return;
   }
+  const { pluginMain } = await import('./cni/skel');
   const { builtinPlugin } = await import('./builtin');
   const handlers = await builtinPlugin(name);
   if (!handlers) {
@@ -25,6 +30,26 @@ async function main(): Promise<void> {
     return;
   }
   process.exitCode = await pluginMain(handlers);
+}
+
+/** The meta-plugin: forwarded to a resident daemon when the config names one and it answers. */
+async function meta(): Promise<void> {
+  let stdin = '';
+  try {
+    stdin = process.env.CNI_COMMAND ? readFileSync(0, 'utf8') : '';
+  } catch {
+    // no stdin at all: the meta-plugin reports the empty configuration
+  }
+  const { daemonSocketOf, forward } = await import('./daemon/shim');
+  const socket = daemonSocketOf(stdin);
+  const reply = socket ? await forward(socket, process.env, stdin) : undefined;
+  if (reply) {
+    process.stdout.write(reply.stdout);
+    process.exitCode = reply.status;
+    return;
+  }
+  const [{ pluginMain, processIO }, { metaPlugin }] = await Promise.all([import('./cni/skel'), import('./delegates/meta')]);
+  process.exitCode = await pluginMain(metaPlugin, { ...processIO, readStdin: () => stdin });
 }
 
 main().catch((err: unknown) => {

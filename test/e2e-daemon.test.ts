@@ -1,0 +1,81 @@
+// Daemon mode: the per-call plexus forwards to a resident `plexus daemon`, and does the work itself
+// when the daemon is gone, so a stopped daemon never blocks attaching or tearing down a pod.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { addrsIn, linkNamesIn, netns, removeLinkAfter, tempDir, uniq } from './helpers/host';
+import { reservedIps } from './helpers/ipam';
+import { PLEXUS, requireBuild, runPlugin } from './helpers/plexus';
+
+requireBuild();
+
+/** Starts `plexus daemon DIR` and resolves once it says it listens (no sleeping). */
+function startDaemon(dir: string): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const d = spawn(PLEXUS, ['daemon', dir], { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '' } });
+    let err = '';
+    d.stderr!.setEncoding('utf8').on('data', (c: string) => {
+      err += c;
+      if (err.includes('listening on')) resolve(d);
+    });
+    d.on('exit', (code) => reject(new Error(`daemon exited with ${code}: ${err}`)));
+  });
+}
+
+function stopDaemon(d: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (d.exitCode !== null) return resolve();
+    d.once('exit', () => resolve());
+    d.kill('SIGTERM');
+  });
+}
+
+test('ADD goes through the daemon; DEL falls back to the one-shot path once the daemon is stopped', async (t) => {
+  const dir = tempDir(t);
+  const sockDir = join(dir, 'run');
+  const ipamDir = join(dir, 'ipam');
+  const ns = netns(t);
+  const bridge = uniq('pxb');
+  removeLinkAfter(t, bridge);
+  const daemon = await startDaemon(sockDir);
+  t.after(() => stopDaemon(daemon));
+  const conf = JSON.stringify({
+    cniVersion: '1.0.0',
+    name: 'plexus-net',
+    type: 'plexus',
+    daemonSocketDir: sockDir,
+    cniDir: join(dir, 'cni'),
+    logLevel: 'debug',
+    delegates: [{ cniVersion: '1.0.0', name: 'cluster', type: 'bridge', bridge, ipam: { type: 'host-local', dataDir: ipamDir, subnet: '10.196.0.0/24' } }],
+  });
+  const id = uniq('dctr');
+  const add = await runPlugin({ command: 'ADD', containerId: id, netns: ns.path, ifname: 'eth0', stdin: conf });
+  assert.equal(add.status, 0, add.stdout + add.stderr);
+  assert.equal(add.stderr, '', 'the per-call process only forwarded: the daemon did the work and logged there');
+  assert.match(addrsIn(ns.name, 'eth0')[0] ?? '', /^10\.196\.0\.\d+\/24$/);
+  assert.ok(existsSync(join(dir, 'cni', '_plexus', `${id}.json`)));
+
+  await stopDaemon(daemon);
+  assert.ok(!existsSync(join(sockDir, 'plexus.sock')), 'the daemon removed its socket');
+  const del = await runPlugin({ command: 'DEL', containerId: id, netns: ns.path, ifname: 'eth0', stdin: conf });
+  assert.equal(del.status, 0, del.stdout + del.stderr);
+  assert.match(del.stderr, /phase config parsed/, 'the per-call process did the DEL itself');
+  assert.deepEqual(linkNamesIn(ns.name), ['lo']);
+  assert.deepEqual(reservedIps(ipamDir, 'cluster'), []);
+});
+
+test('errors from the daemon reach the runtime exactly as a one-shot call prints them', async (t) => {
+  const dir = tempDir(t);
+  const sockDir = join(dir, 'run');
+  const daemon = await startDaemon(sockDir);
+  t.after(() => stopDaemon(daemon));
+  const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'n', type: 'plexus', daemonSocketDir: sockDir, logLevel: 'nonsense', delegates: [{ type: 'bridge', name: 'x' }] });
+  const viaDaemon = await runPlugin({ command: 'ADD', containerId: 'c1', netns: '/var/run/netns/none', ifname: 'eth0', stdin: conf });
+  const direct = await runPlugin({ command: 'ADD', containerId: 'c1', netns: '/var/run/netns/none', ifname: 'eth0', stdin: conf.replace(sockDir, join(dir, 'nowhere')) });
+  assert.equal(viaDaemon.status, 1);
+  assert.deepEqual(viaDaemon.json(), direct.json());
+  assert.equal(viaDaemon.json().code, 7);
+  assert.match(String(viaDaemon.json().msg), /^logLevel: /);
+});
