@@ -7,6 +7,7 @@ import { PluginNotFoundError } from '../cni/errors';
 import { execPlugin, findPlugin, realpathOrSelf } from '../cni/exec';
 import { dispatch } from '../cni/skel';
 import { builtinPlugin, isBuiltin } from '../builtin';
+import { log } from '../log';
 
 let self: string | undefined;
 function selfPath(): string {
@@ -28,9 +29,11 @@ export const delegateInvoker: PluginInvoker = async (type, verb, run, stdin) => 
   if (isBuiltin(type) && realpathOrSelf(bin) === selfPath()) {
     const handlers = await builtinPlugin(type);
     if (handlers) {
+      log.debug('delegate runs in-process', { type, verb, ifname: run.ifname });
       const env: CniEnv = { command: verb as Verb, containerId: run.containerId, netns: run.netns, ifname: run.ifname, args: run.args, path: run.path };
       return Buffer.from(await dispatch(handlers, env, stdin));
     }
   }
+  log.debug('delegate exec', { type, verb, bin, ifname: run.ifname });
   return execPlugin(bin, { ...run, verb }, stdin);
 };
