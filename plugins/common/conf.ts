@@ -1,7 +1,7 @@
 // What every built-in plugin's config shares (the CNI "well-known" keys), parsed once, with the
 // plugin's own keys left to its loadConf. Errors name the field, as the reference plugins do.
 import { parseCniArgs, getArg } from '../../src/cni/args';
-import { CniError, Code } from '../../src/cni/errors';
+import { CniError, Code, type CniCode } from '../../src/cni/errors';
 import { parseResult } from '../../src/cni/result';
 import type { CniDNS, Result } from '../../src/cni/types';
 import { Fields, parseObject, isObject, type JsonObject } from '../../src/cni/validate';
@@ -47,15 +47,19 @@ export function loadNetConf(stdin: string): NetConf {
   };
 }
 
-/** A MAC from, in increasing precedence: conf `mac`, CNI_ARGS MAC=, args.cni.mac, runtimeConfig.mac. */
-export function requestedMac(conf: NetConf, cniArgs: string): string | undefined {
+/**
+ * A MAC from, in increasing precedence: conf `mac`, CNI_ARGS MAC=, args.cni.mac, runtimeConfig.mac.
+ * `code` is the error code for a malformed one: plugins that mirror a reference plugin pass that
+ * plugin's code (the reference macvlan and bridge report 999, skel's wrapping of a plain error).
+ */
+export function requestedMac(conf: NetConf, cniArgs: string, code: CniCode = Code.InvalidConfig): string | undefined {
   let mac = conf.f.optStr('mac');
   const fromArgs = getArg(parseCniArgs(cniArgs), 'MAC');
   if (fromArgs) mac = fromArgs;
   if (typeof conf.argsCni.mac === 'string') mac = conf.argsCni.mac;
   if (typeof conf.runtimeConfig.mac === 'string') mac = conf.runtimeConfig.mac;
   if (mac !== undefined && !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(mac)) {
-    throw new CniError(Code.InvalidConfig, `mac: ${JSON.stringify(mac)} is not a MAC address`);
+    throw new CniError(code, `mac: ${JSON.stringify(mac)} is not a MAC address`);
   }
   return mac?.toLowerCase();
 }
