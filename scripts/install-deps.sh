@@ -8,6 +8,9 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v gcc >/dev/null || need+=(gcc)
 command -v strip >/dev/null || need+=(binutils)
 command -v tcpdump >/dev/null || need+=(tcpdump)
+[ -x /bin/busybox ] || need+=(busybox-static)   # ping in the policy-routing test; the VM init
+command -v nft >/dev/null || need+=(nftables)
+command -v iptables >/dev/null || need+=(iptables)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "install-deps: need root to install: ${need[*]}" >&2; exit 1; fi
   echo "install-deps: installing ${need[*]}"
