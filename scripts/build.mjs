@@ -59,6 +59,14 @@ if (existsSync(join(root, 'scripts', 'build-addon.sh'))) {
     chmodSync(tmp, 0o755);
   });
   sizes.push([rel(join(BIN, ADDON)), kb(statSync(built).size)]);
+  const shim = join(BUILD, 'plexus-shim');
+  if (existsSync(shim)) {
+    replaceWith(join(BIN, 'plexus-shim'), (tmp) => {
+      copyFileSync(shim, tmp);
+      chmodSync(tmp, 0o755);
+    });
+    sizes.push([rel(join(BIN, 'plexus-shim')), kb(statSync(shim).size)]);
+  }
   times.push(`addon ${ms(t)}`);
 }
 

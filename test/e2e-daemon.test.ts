@@ -79,3 +79,45 @@ test('errors from the daemon reach the runtime exactly as a one-shot call prints
   assert.equal(viaDaemon.json().code, 7);
   assert.match(String(viaDaemon.json().msg), /^logLevel: /);
 });
+
+test('plexus-shim (C) forwards to the daemon, and runs plexus itself when the daemon is gone', async (t) => {
+  const dir = tempDir(t);
+  const sockDir = join(dir, 'run');
+  const ipamDir = join(dir, 'ipam');
+  const ns = netns(t);
+  const bridge = uniq('pxb');
+  removeLinkAfter(t, bridge);
+  const shim = join(PLEXUS, '..', 'plexus-shim');
+  const daemon = await startDaemon(sockDir);
+  t.after(() => stopDaemon(daemon));
+  const conf = JSON.stringify({
+    cniVersion: '1.0.0',
+    name: 'plexus-net',
+    type: 'plexus-shim',
+    daemonSocketDir: sockDir,
+    cniDir: join(dir, 'cni'),
+    logLevel: 'debug',
+    delegates: [{ cniVersion: '1.0.0', name: 'cluster', type: 'bridge', bridge, ipam: { type: 'host-local', dataDir: ipamDir, subnet: '10.196.1.0/24' } }],
+  });
+  const version = await runPlugin({ bin: shim, command: 'VERSION', stdin: '{"cniVersion":"1.0.0"}' });
+  assert.equal(version.status, 0);
+  assert.ok((version.json().supportedVersions as string[]).includes('1.1.0'), 'VERSION is answered by plexus itself');
+
+  const id = uniq('sctr');
+  const add = await runPlugin({ bin: shim, command: 'ADD', containerId: id, netns: ns.path, ifname: 'eth0', stdin: conf });
+  assert.equal(add.status, 0, add.stdout + add.stderr);
+  assert.equal(add.stderr, '', 'the daemon did the work: nothing was logged by a local plexus');
+  assert.equal((add.json().interfaces as { name: string }[])[0]?.name, bridge);
+  assert.match(addrsIn(ns.name, 'eth0')[0] ?? '', /^10\.196\.1\.\d+\/24$/);
+
+  await stopDaemon(daemon);
+  const del = await runPlugin({ bin: shim, command: 'DEL', containerId: id, netns: ns.path, ifname: 'eth0', stdin: conf });
+  assert.equal(del.status, 0, del.stdout + del.stderr);
+  assert.match(del.stderr, /phase config parsed/, 'the shim exec-ed plexus, which did the DEL');
+  assert.deepEqual(linkNamesIn(ns.name), ['lo']);
+  assert.deepEqual(reservedIps(ipamDir, 'cluster'), []);
+
+  const bad = await runPlugin({ bin: shim, command: 'ADD', containerId: id, netns: ns.path, ifname: 'eth0', stdin: '{"cniVersion":"1.0.0","daemonSocketDir":' });
+  assert.equal(bad.status, 1, 'malformed config reaches plexus, which reports it');
+  assert.equal(bad.json().code, 6);
+});

@@ -9,7 +9,7 @@ import { asCniError, Code } from '../cni/errors';
 import { dispatch } from '../cni/skel';
 import { LATEST_VERSION, SUPPORTED_VERSIONS } from '../cni/version';
 import { metaPlugin } from '../delegates/meta';
-import { parseRequest, SOCKET_NAME, type DaemonReply } from './protocol';
+import { formatReply, parseRequest, SOCKET_NAME, type DaemonReply } from './protocol';
 
 function versionOf(stdin: string): string {
   try {
@@ -20,8 +20,8 @@ function versionOf(stdin: string): string {
   }
 }
 
-export async function handle(line: string): Promise<DaemonReply> {
-  const req = parseRequest(line);
+export async function handle(data: string): Promise<DaemonReply> {
+  const req = parseRequest(data);
   if (!req) return { status: 1, stdout: JSON.stringify({ cniVersion: LATEST_VERSION, code: Code.DecodeFailure, msg: 'plexus daemon: malformed request' }) + '\n' };
   try {
     const env = readEnv(req.env);
@@ -32,14 +32,11 @@ export async function handle(line: string): Promise<DaemonReply> {
 }
 
 function serve(sock: Socket): void {
-  let buf = '';
-  let answered = false;
-  sock.on('data', (c: Buffer) => {
-    buf += c.toString('utf8');
-    const nl = buf.indexOf('\n');
-    if (nl < 0 || answered) return;
-    answered = true;
-    void handle(buf.slice(0, nl)).then((reply) => sock.end(JSON.stringify(reply) + '\n'));
+  const chunks: Buffer[] = [];
+  sock.on('data', (c: Buffer) => chunks.push(c));
+  // The request ends where the shim half-closes its side.
+  sock.on('end', () => {
+    void handle(Buffer.concat(chunks).toString('utf8')).then((reply) => sock.end(formatReply(reply)));
   });
   sock.on('error', () => undefined);
 }

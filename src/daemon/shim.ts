@@ -3,7 +3,7 @@
 // work itself: a stopped daemon must never leave a pod that cannot be attached or torn down.
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { FORWARDED_ENV, parseReply, SOCKET_NAME, type DaemonReply } from './protocol';
+import { formatRequest, parseReply, SOCKET_NAME, type DaemonReply } from './protocol';
 
 /** The socket the config points at (`daemonSocketDir`, Multus's thick-plugin key), if any. */
 export function daemonSocketOf(stdin: string): string | undefined {
@@ -25,11 +25,8 @@ function retryable(socket: string, what: string): DaemonReply {
 }
 
 export function forward(socket: string, env: NodeJS.ProcessEnv, stdin: string, timeoutMs = 300_000): Promise<DaemonReply | undefined> {
-  const fwd: Record<string, string> = {};
-  for (const k of FORWARDED_ENV) {
-    const v = env[k];
-    if (v !== undefined) fwd[k] = v;
-  }
+  const request = formatRequest(env, stdin);
+  if (request === undefined) return Promise.resolve(undefined);
   return new Promise((resolve) => {
     let buf = '';
     let sent = false;
@@ -37,14 +34,14 @@ export function forward(socket: string, env: NodeJS.ProcessEnv, stdin: string, t
     s.setTimeout(timeoutMs, () => s.destroy(new Error('timeout')));
     s.on('connect', () => {
       sent = true;
-      s.end(JSON.stringify({ env: fwd, stdin }) + '\n');
+      s.end(request);
     });
     s.on('data', (c: Buffer) => (buf += c.toString('utf8')));
     // Unreachable before sending: the caller does the work itself. After sending, the daemon may
     // have acted, so a lost answer is a retryable failure, never silently redone here.
     s.on('error', () => resolve(sent ? retryable(socket, 'failed mid-call') : undefined));
     s.on('close', () => {
-      const reply = parseReply(buf.trim());
+      const reply = parseReply(buf);
       if (reply) resolve(reply);
       else resolve(sent ? retryable(socket, 'closed without an answer') : undefined);
     });

@@ -35,6 +35,8 @@ export async function publishNetworkStatus(
         .podEvent(pod, { type: 'Normal', reason: 'AddedInterface', message: `Add ${a.ifname} [${(e?.ips ?? []).join(',')}] from ${a.network}` })
         .catch(() => undefined),
     );
-  // Events are informational: their failures are ignored.
-  await Promise.all(events);
+  // Events are informational: their failures are ignored and the result does not wait for them.
+  // A one-shot process still finishes sending them before it exits (the sockets keep it alive);
+  // the daemon answers the runtime at once and sends them after.
+  void Promise.all(events);
 }
