@@ -5,6 +5,7 @@ import { canonicalCidr, canonicalIP, formatCidr, parseCidr } from '../../src/cni
 import { CniError, Code } from '../../src/cni/errors';
 import type { CniIPConfig, CniInterface, CniRoute, Result } from '../../src/cni/types';
 import { listAddrs, listRoutes, type Link, type Netns } from '../../src/netns';
+import { policyTableOf, type PolicyRouting } from './ifconfig';
 
 const fail = (msg: string): never => {
   throw new CniError(Code.Internal, msg);
@@ -61,4 +62,11 @@ function prefixOf(cidr: string): string {
     return b & ((0xff << (8 - keep)) & 0xff);
   });
   return formatCidr({ ip: { family: c.ip.family, bytes }, prefix: c.prefix });
+}
+
+/** prevResult's routes, looked for in the interface's own table when policyRouting is on. */
+export function checkPolicyRoutes(ns: Netns, ifname: string, policy: PolicyRouting | undefined, prev: Result): void {
+  const table = policy ? policyTableOf(ns, ifname, policy) : undefined;
+  if (policy && table === undefined && prev.ips?.length) throw new CniError(Code.Internal, `policy routing rules for ${ifname} are missing`);
+  checkRoutes(ns, prev.routes, table);
 }

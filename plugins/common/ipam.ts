@@ -5,6 +5,7 @@ import type { CniEnv } from '../../src/cni/env';
 import { CniError, Code, PluginExecError } from '../../src/cni/errors';
 import { parseIpamResult } from '../../src/cni/result';
 import type { Result } from '../../src/cni/types';
+import { loadNetConf } from './conf';
 
 async function run(verb: string, type: string, env: CniEnv, stdin: string): Promise<Buffer> {
   const bin = findPlugin(type, env.path);
@@ -37,4 +38,16 @@ export async function ipamStatus(type: string, env: CniEnv, stdin: string): Prom
 
 export async function ipamGc(type: string, env: CniEnv, stdin: string): Promise<void> {
   await run('GC', type, env, stdin);
+}
+
+/** STATUS of a plugin whose only dependency is its IPAM: the spec says STATUS MUST reach it. */
+export async function forwardStatus(env: CniEnv, stdin: string): Promise<void> {
+  const net = loadNetConf(stdin);
+  if (net.ipamType) await ipamStatus(net.ipamType, env, stdin);
+}
+
+/** GC of a plugin that keeps no state of its own: its IPAM is what holds reservations. */
+export async function forwardGc(env: CniEnv, stdin: string): Promise<void> {
+  const net = loadNetConf(stdin);
+  if (net.ipamType) await ipamGc(net.ipamType, env, stdin);
 }

@@ -30,7 +30,7 @@ import { hasCode, linkByName, listAddrs, listLinks, listRoutes, moveToNetns, Net
 import { formatPrefix, networkOf, parsePrefix } from '../../src/netns/ipaddr';
 import { loadNetConf, type NetConf } from '../common/conf';
 import { configureInterface } from '../common/ifconfig';
-import { ipamAdd, ipamCheck, ipamDel, ipamGc, ipamStatus } from '../common/ipam';
+import { forwardGc, forwardStatus, ipamAdd, ipamCheck, ipamDel } from '../common/ipam';
 import { type BusDevice, busNetdevs, checkDeviceAddress, hasDpdkDriver, kernelPathNetdevs, resolveDeviceId, SYSFS } from './sysfs';
 
 export type Selector =
@@ -351,15 +351,9 @@ export async function cmdCheck(env: CniEnv, stdin: string, sys = SYSFS): Promise
   }
 }
 
-export async function cmdStatus(env: CniEnv, stdin: string): Promise<void> {
-  const net = loadNetConf(stdin);
-  if (net.ipamType) await ipamStatus(net.ipamType, env, stdin);
-}
-
-export async function cmdGc(env: CniEnv, stdin: string): Promise<void> {
-  const net = loadNetConf(stdin);
-  if (net.ipamType) await ipamGc(net.ipamType, env, stdin);
-}
+// STATUS and GC: host-device keeps no state of its own beyond what its IPAM holds.
+export const cmdStatus = forwardStatus;
+export const cmdGc = forwardGc;
 
 export const plugin: PluginHandlers = {
   add: (env, stdin) => cmdAdd(env, stdin),

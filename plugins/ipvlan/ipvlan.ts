@@ -11,10 +11,10 @@ import type { PluginHandlers } from '../../src/cni/skel';
 import type { Result } from '../../src/cni/types';
 import { Fields } from '../../src/cni/validate';
 import { createLink, hasCode, type IpvlanMode, linkByName, type Netns } from '../../src/netns';
-import { checkAddresses, checkLink, checkRoutes, podInterface } from '../common/check';
+import { checkAddresses, checkLink, checkPolicyRoutes, podInterface } from '../common/check';
 import { loadNetConf, type NetConf } from '../common/conf';
-import { configureInterface, parsePolicyRouting, policyTableOf, removePolicyRouting, type PolicyRouting } from '../common/ifconfig';
-import { ipamAdd, ipamCheck, ipamDel, ipamGc, ipamStatus } from '../common/ipam';
+import { configureInterface, parsePolicyRouting, removePolicyRouting, type PolicyRouting } from '../common/ifconfig';
+import { forwardGc, forwardStatus, ipamAdd, ipamCheck, ipamDel } from '../common/ipam';
 import { attempt, createPodLink, defaultRouteInterface, deleteQuietly, masterLink, removePodLink, withPodNetns } from '../common/link';
 
 const MODES: readonly IpvlanMode[] = ['l2', 'l3', 'l3s'];
@@ -145,21 +145,8 @@ async function cmdCheck(env: CniEnv, stdin: string): Promise<void> {
     const have = link.info?.kind === 'ipvlan' ? link.info.mode : null;
     if (have !== mode) throw new CniError(Code.Internal, `Container IPVlan mode ${have ?? 'unknown'} does not match expected value: ${mode}`);
     checkAddresses(pod, link, prev.ips, index);
-    const policy = parsePolicyRouting(net.raw);
-    const table = policy ? policyTableOf(pod, env.ifname, policy) : undefined;
-    if (policy && table === undefined && prev.ips?.length) throw new CniError(Code.Internal, `policy routing rules for ${env.ifname} are missing`);
-    checkRoutes(pod, prev.routes, table);
+    checkPolicyRoutes(pod, env.ifname, parsePolicyRouting(net.raw), prev);
   });
 }
 
-async function cmdStatus(env: CniEnv, stdin: string): Promise<void> {
-  const net = loadNetConf(stdin);
-  if (net.ipamType) await ipamStatus(net.ipamType, env, stdin);
-}
-
-async function cmdGc(env: CniEnv, stdin: string): Promise<void> {
-  const net = loadNetConf(stdin);
-  if (net.ipamType) await ipamGc(net.ipamType, env, stdin);
-}
-
-export const plugin: PluginHandlers = { add: cmdAdd, del: cmdDel, check: cmdCheck, status: cmdStatus, gc: cmdGc };
+export const plugin: PluginHandlers = { add: cmdAdd, del: cmdDel, check: cmdCheck, status: forwardStatus, gc: forwardGc };

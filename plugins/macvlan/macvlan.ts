@@ -10,10 +10,10 @@ import type { PluginHandlers } from '../../src/cni/skel';
 import type { Result } from '../../src/cni/types';
 import { Fields } from '../../src/cni/validate';
 import { createMacvlan, linkByName, type MacvlanMode, type Netns, setUp } from '../../src/netns';
-import { checkAddresses, checkLink, checkRoutes, podInterface } from '../common/check';
+import { checkAddresses, checkLink, checkPolicyRoutes, podInterface } from '../common/check';
 import { loadNetConf, requestedMac, type NetConf } from '../common/conf';
-import { configureInterface, parsePolicyRouting, policyTableOf, removePolicyRouting, type PolicyRouting } from '../common/ifconfig';
-import { ipamAdd, ipamCheck, ipamDel, ipamGc, ipamStatus } from '../common/ipam';
+import { configureInterface, parsePolicyRouting, removePolicyRouting, type PolicyRouting } from '../common/ifconfig';
+import { forwardGc, forwardStatus, ipamAdd, ipamCheck, ipamDel } from '../common/ipam';
 import { attempt, createPodLink, defaultRouteInterface, deleteQuietly, masterLink, removePodLink, withPodNetns } from '../common/link';
 
 const MODES: readonly MacvlanMode[] = ['bridge', 'private', 'vepa', 'passthru'];
@@ -122,20 +122,8 @@ async function cmdCheck(env: CniEnv, stdin: string): Promise<void> {
     const mode = link.info?.kind === 'macvlan' ? link.info.mode : null;
     if (mode !== conf.mode) throw new CniError(Code.Internal, `Container macvlan mode ${mode ?? 'unknown'} does not match expected value: ${conf.mode}`);
     checkAddresses(pod, link, prev.ips, index);
-    const table = conf.policy ? policyTableOf(pod, env.ifname, conf.policy) : undefined;
-    if (conf.policy && table === undefined && prev.ips?.length) throw new CniError(Code.Internal, `policy routing rules for ${env.ifname} are missing`);
-    checkRoutes(pod, prev.routes, table);
+    checkPolicyRoutes(pod, env.ifname, conf.policy, prev);
   });
 }
 
-async function cmdStatus(env: CniEnv, stdin: string): Promise<void> {
-  const net = loadNetConf(stdin);
-  if (net.ipamType) await ipamStatus(net.ipamType, env, stdin);
-}
-
-async function cmdGc(env: CniEnv, stdin: string): Promise<void> {
-  const net = loadNetConf(stdin);
-  if (net.ipamType) await ipamGc(net.ipamType, env, stdin);
-}
-
-export const plugin: PluginHandlers = { add: cmdAdd, del: cmdDel, check: cmdCheck, status: cmdStatus, gc: cmdGc };
+export const plugin: PluginHandlers = { add: cmdAdd, del: cmdDel, check: cmdCheck, status: forwardStatus, gc: forwardGc };

@@ -2,21 +2,10 @@
 // plexus attaches so tools that read libcni's cache keep working after a switch from Multus.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { JsonObject } from '../cni/validate';
-import { formatLibcniCache, libcniCachePath } from './multus-cache';
+import { formatLibcniCache, libcniCachePath, type LibcniCacheInput } from './multus-cache';
 
-export interface CacheEntry {
-  containerId: string;
-  ifName: string;
-  networkName: string;
-  netns: string;
-  config: string;
-  cniArgs: [string, string][];
-  capabilityArgs: JsonObject;
-  result: JsonObject;
-}
 
-export function writeResultCache(cniDir: string, e: CacheEntry): void {
+export function writeResultCache(cniDir: string, e: LibcniCacheInput): void {
   const path = libcniCachePath(cniDir, e.networkName, e.containerId, e.ifName);
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   writeFileSync(path, formatLibcniCache(e), { mode: 0o600 });
