@@ -2,7 +2,7 @@
 // per-namespace sysctls and raw frames (gratuitous ARP, unsolicited NA).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
 import { afterEach, test } from 'node:test';
 import { announceAddress } from '../src/netns/announce';
 import { isSystemError } from '../src/netns/errors';
@@ -162,7 +162,12 @@ test('sending a frame out of a missing interface fails with ENXIO/ENODEV and sta
   const a = testNetns(t);
   const ns = Netns.open(a.path);
   t.after(() => ns.close());
-  assert.throws(() => addon().sendRawIn(a.path, 999, Buffer.alloc(60)), (e: unknown) => isSystemError(e) && ['ENXIO', 'ENODEV'].includes(e.code));
+  const fd = addon().openRawIn(a.path);
+  try {
+    assert.throws(() => addon().sendRaw(fd, 999, Buffer.alloc(60)), (e: unknown) => isSystemError(e) && ['ENXIO', 'ENODEV'].includes(e.code));
+  } finally {
+    closeSync(fd);
+  }
   assert.equal(threadNetns(), original);
 });
 

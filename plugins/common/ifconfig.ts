@@ -4,7 +4,7 @@
 import { CniError, Code } from '../../src/cni/errors';
 import type { Result } from '../../src/cni/types';
 import { Fields, type JsonObject } from '../../src/cni/validate';
-import { addAddr, addRoute, addRule, announceAddress, delRule, hasCode, linkByIndex, listRoutes, listRules, readSysctl, setUp, writeSysctl, sysctlKey, type Netns } from '../../src/netns';
+import { addAddr, addRoute, addRule, announceAddresses, delRule, hasCode, linkByIndex, listRoutes, listRules, readSysctl, setUp, writeSysctl, sysctlKey, type Netns } from '../../src/netns';
 
 /** Opt-in source policy routing: the interface's routes in their own table, plus rules sending
  * traffic from its addresses (and arriving on it) there, so replies leave where requests came in. */
@@ -138,6 +138,6 @@ export function configureInterface(ns: Netns, ifindex: number, result: Result, o
     for (const fam of new Set(ips.map((ip) => family(ip.address)))) addRule(ns, { family: fam, iifName: link.name, table: policy.table, priority: policy.priority });
   }
   if (o.announce !== false && link.mac) {
-    for (const ip of ips) announceAddress(ns, ifindex, link.mac, ip.address.split('/')[0]!);
+    announceAddresses(ns, ifindex, link.mac, ips.map((ip) => ip.address.split('/')[0]!));
   }
 }

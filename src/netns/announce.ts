@@ -3,7 +3,7 @@
 // of sending traffic to the old MAC until their entries expire. The frames are built here (pure)
 // and sent through an AF_PACKET socket created inside the namespace.
 import { parseIp, parseMac } from './ipaddr';
-import { type Netns, sendRawFrame } from './netns';
+import { type Netns, sendRawFrames } from './netns';
 
 const BROADCAST = Buffer.from('ffffffffffff', 'hex');
 const ALL_NODES_MAC = Buffer.from('333300000001', 'hex');
@@ -79,8 +79,12 @@ export function unsolicitedNaFrame(mac: string, ipv6: string): Buffer {
   return ethernet(ALL_NODES_MAC, hw, ETH_P_IPV6, Buffer.concat([ip6, icmp]));
 }
 
-/** Announces ip (v4 or v6) as reachable at mac out of the link ifindex in ns. */
+/** Announces each ip (v4 or v6) as reachable at mac out of the link ifindex in ns, in one socket. */
+export function announceAddresses(ns: Netns, ifindex: number, mac: string, ips: readonly string[]): void {
+  if (ips.length === 0) return;
+  sendRawFrames(ns, ifindex, ips.map((ip) => (parseIp(ip).family === 4 ? gratuitousArpFrame(mac, ip) : unsolicitedNaFrame(mac, ip))));
+}
+
 export function announceAddress(ns: Netns, ifindex: number, mac: string, ip: string): void {
-  const frame = parseIp(ip).family === 4 ? gratuitousArpFrame(mac, ip) : unsolicitedNaFrame(mac, ip);
-  sendRawFrame(ns, ifindex, frame);
+  announceAddresses(ns, ifindex, mac, [ip]);
 }

@@ -1,5 +1,5 @@
 // src/netns: network namespace handles and in-process rtnetlink. Import from here.
-export { Netns, nsIdentity, currentNsIdentity, sameNetns, sendRawFrame, type NsIdentity } from './netns';
+export { Netns, nsIdentity, currentNsIdentity, sameNetns, sendRawFrame, sendRawFrames, type NsIdentity } from './netns';
 export { NetlinkError, isSystemError, hasCode, errnoName, type SystemError } from './errors';
 export * from './links';
 export type { Link, LinkChange, NewLinkSpec } from './linkmsg';

@@ -23,7 +23,10 @@ export interface NetnsAddon {
   writeSysctlIn(nsPath: string | null, key: string, value: string): void;
   readSysctlIn(nsPath: string | null, key: string): string;
   /** Sends one whole Ethernet frame out of ifindex in that namespace; returns bytes sent. */
-  sendRawIn(nsPath: string | null, ifindex: number, frame: Buffer): number;
+  /** An AF_PACKET socket inside the namespace, for sending only; the caller closes it. */
+  openRawIn(nsPath: string | null): number;
+  /** Sends one whole Ethernet frame out of ifindex; returns bytes sent. */
+  sendRaw(fd: number, ifindex: number, frame: Buffer): number;
   nsIdentity(path: string): { dev: number; ino: number };
 }
 
@@ -33,7 +36,8 @@ const FUNCTIONS: ReadonlyArray<keyof NetnsAddon> = [
   'close',
   'writeSysctlIn',
   'readSysctlIn',
-  'sendRawIn',
+  'openRawIn',
+  'sendRaw',
   'nsIdentity',
 ];
 

@@ -2,7 +2,7 @@
 // every request) plus the per-namespace things that cannot go through that socket (/proc/sys,
 // raw frames). Every call is synchronous; the addon enters and leaves the namespace within one C
 // call, so no JavaScript ever runs while this thread is in another namespace.
-import { closeSync, openSync } from 'node:fs';
+import { close, closeSync, openSync } from 'node:fs';
 import { NETLINK_ROUTE, NLM_F } from './consts';
 import { hasCode, NetlinkError } from './errors';
 import { addon } from './native';
@@ -133,7 +133,25 @@ export function sameNetns(a: string, b: string): boolean {
   return x.dev === y.dev && x.ino === y.ino;
 }
 
-/** Sends one whole Ethernet frame out of ifindex inside ns (gratuitous ARP, unsolicited NA). */
+/**
+ * Sends whole Ethernet frames out of ifindex inside ns (gratuitous ARP, unsolicited NA) through
+ * one packet socket. Closing a packet socket waits for an RCU grace period (synchronize_net in
+ * packet_release, ~9 ms per socket here), so the close runs on libuv's threadpool, off the path
+ * of the call that announced.
+ */
+export function sendRawFrames(ns: Netns, ifindex: number, frames: readonly Buffer[]): number {
+  const a = addon();
+  const fd = a.openRawIn(ns.path);
+  let sent = 0;
+  try {
+    for (const frame of frames) sent += a.sendRaw(fd, ifindex, frame);
+  } finally {
+    close(fd, () => undefined);
+  }
+  return sent;
+}
+
+/** One frame: see sendRawFrames. */
 export function sendRawFrame(ns: Netns, ifindex: number, frame: Buffer): number {
-  return addon().sendRawIn(ns.path, ifindex, frame);
+  return sendRawFrames(ns, ifindex, [frame]);
 }
