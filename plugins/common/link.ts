@@ -3,9 +3,11 @@
 import { randomBytes } from 'node:crypto';
 import { CniError, Code } from '../../src/cni/errors';
 import { changeLink, deleteLink, hasCode, linkByIndex, linkByName, listRoutes, Netns, type Link } from '../../src/netns';
-import type { NetConf } from './conf';
+import type { CniEnv } from '../../src/cni/env';
+import { loadNetConf, type NetConf } from './conf';
 import { POD_LINK_GROUP } from './group';
 import { parsePolicyRouting, removePolicyRouting, type PolicyRouting } from './ifconfig';
+import { ipamDel } from './ipam';
 
 /** Opens the pod's namespace and a handle on ours; both are closed when fn settles. */
 export async function withPodNetns<T>(path: string, fn: (host: Netns, pod: Netns) => Promise<T>): Promise<T> {
@@ -123,4 +125,32 @@ export function removePodLink(netnsPath: string, ifname: string, kind: string, n
   } finally {
     pod.close();
   }
+}
+
+/**
+ * Undoes a failed ADD of a pod link (macvlan, ipvlan), so a retry starts clean and nothing leaks:
+ * IPAM (when it had allocated), policy rules, the link. Each step is best effort: the error the
+ * runtime sees is the one that failed the ADD.
+ */
+export async function undoPodLink(
+  pod: Netns,
+  linkIndex: number,
+  o: { env: CniEnv; stdin: string; allocatedBy?: string; policy?: PolicyRouting; addresses: string[] },
+): Promise<void> {
+  if (o.allocatedBy) await ipamDel(o.allocatedBy, o.env, o.stdin).catch(() => undefined);
+  const { policy } = o;
+  attempt(() => policy && removePolicyRouting(pod, o.env.ifname, policy, o.addresses));
+  attempt(() => deleteQuietly(pod, linkIndex));
+}
+
+/**
+ * DEL of a pod link plugin. No master lookup: DEL must work when the master or the default route
+ * is gone. IPAM first, like the reference: the address is released even when the netns is gone.
+ */
+export function delPodLink(kind: string): (env: CniEnv, stdin: string) => Promise<void> {
+  return async (env, stdin) => {
+    const net = loadNetConf(stdin);
+    if (net.ipamType) await ipamDel(net.ipamType, env, stdin);
+    if (env.netns !== '') removePodLink(env.netns, env.ifname, kind, net);
+  };
 }

@@ -13,9 +13,9 @@ import { Fields } from '../../src/cni/validate';
 import { createLink, hasCode, type IpvlanMode, linkByName, type Netns } from '../../src/netns';
 import { checkAddresses, checkLink, checkPolicyRoutes, podInterface } from '../common/check';
 import { loadNetConf, type NetConf } from '../common/conf';
-import { configureInterface, parsePolicyRouting, removePolicyRouting, type PolicyRouting } from '../common/ifconfig';
-import { forwardGc, forwardStatus, ipamAdd, ipamCheck, ipamDel } from '../common/ipam';
-import { attempt, createPodLink, defaultRouteInterface, deleteQuietly, masterLink, removePodLink, withPodNetns } from '../common/link';
+import { configureInterface, parsePolicyRouting, type PolicyRouting } from '../common/ifconfig';
+import { forwardGc, forwardStatus, ipamAdd, ipamCheck } from '../common/ipam';
+import { createPodLink, defaultRouteInterface, delPodLink, masterLink, undoPodLink, withPodNetns } from '../common/link';
 
 const MODES: readonly IpvlanMode[] = ['l2', 'l3', 'l3s'];
 
@@ -110,23 +110,10 @@ async function cmdAdd(env: CniEnv, stdin: string): Promise<string> {
       result.dns = conf.net.dns;
       return JSON.stringify(formatResult(result, conf.net.cniVersion));
     } catch (err) {
-      // Roll back everything this ADD made, each step best effort (the reference leaks the link).
-      if (ipamDone && conf.net.ipamType) await ipamDel(conf.net.ipamType, env, stdin).catch(() => undefined);
-      const { policy } = conf;
-      attempt(() => policy && removePolicyRouting(pod, env.ifname, policy, addresses));
-      attempt(() => deleteQuietly(pod, link.index));
+      await undoPodLink(pod, link.index, { env, stdin, allocatedBy: ipamDone ? conf.net.ipamType : undefined, policy: conf.policy, addresses });
       throw err;
     }
   });
-}
-
-async function cmdDel(env: CniEnv, stdin: string): Promise<void> {
-  // No master lookup (the reference resolves the default route even here): DEL must work when
-  // the master or the default route is gone.
-  const net = loadNetConf(stdin);
-  // IPAM first, like the reference: the address is released even when the namespace is gone.
-  if (net.ipamType) await ipamDel(net.ipamType, env, stdin);
-  if (env.netns !== '') removePodLink(env.netns, env.ifname, 'ipvlan', net);
 }
 
 async function cmdCheck(env: CniEnv, stdin: string): Promise<void> {
@@ -149,4 +136,4 @@ async function cmdCheck(env: CniEnv, stdin: string): Promise<void> {
   });
 }
 
-export const plugin: PluginHandlers = { add: cmdAdd, del: cmdDel, check: cmdCheck, status: forwardStatus, gc: forwardGc };
+export const plugin: PluginHandlers = { add: cmdAdd, del: delPodLink('ipvlan'), check: cmdCheck, status: forwardStatus, gc: forwardGc };

@@ -12,9 +12,9 @@ import { Fields } from '../../src/cni/validate';
 import { createMacvlan, linkByName, type MacvlanMode, type Netns, setUp } from '../../src/netns';
 import { checkAddresses, checkLink, checkPolicyRoutes, podInterface } from '../common/check';
 import { loadNetConf, requestedMac, type NetConf } from '../common/conf';
-import { configureInterface, parsePolicyRouting, removePolicyRouting, type PolicyRouting } from '../common/ifconfig';
-import { forwardGc, forwardStatus, ipamAdd, ipamCheck, ipamDel } from '../common/ipam';
-import { attempt, createPodLink, defaultRouteInterface, deleteQuietly, masterLink, removePodLink, withPodNetns } from '../common/link';
+import { configureInterface, parsePolicyRouting, type PolicyRouting } from '../common/ifconfig';
+import { forwardGc, forwardStatus, ipamAdd, ipamCheck } from '../common/ipam';
+import { createPodLink, defaultRouteInterface, delPodLink, masterLink, undoPodLink, withPodNetns } from '../common/link';
 
 const MODES: readonly MacvlanMode[] = ['bridge', 'private', 'vepa', 'passthru'];
 
@@ -94,23 +94,10 @@ async function cmdAdd(env: CniEnv, stdin: string): Promise<string> {
       result.dns = conf.net.dns;
       return JSON.stringify(formatResult(result, conf.net.cniVersion));
     } catch (err) {
-      // Roll back everything this ADD made, so a retry starts clean and nothing leaks.
-      // Each step is best effort: the error the runtime sees is the one that failed the ADD.
-      if (ipamDone && conf.net.ipamType) await ipamDel(conf.net.ipamType, env, stdin).catch(() => undefined);
-      const { policy } = conf;
-      attempt(() => policy && removePolicyRouting(pod, env.ifname, policy, addresses));
-      attempt(() => deleteQuietly(pod, link.index));
+      await undoPodLink(pod, link.index, { env, stdin, allocatedBy: ipamDone ? conf.net.ipamType : undefined, policy: conf.policy, addresses });
       throw err;
     }
   });
-}
-
-async function cmdDel(env: CniEnv, stdin: string): Promise<void> {
-  // No master lookup: DEL must work when the master, or the default route, is gone.
-  const net = loadNetConf(stdin);
-  // IPAM first, like the reference: the address is released even when the namespace is gone.
-  if (net.ipamType) await ipamDel(net.ipamType, env, stdin);
-  if (env.netns !== '') removePodLink(env.netns, env.ifname, 'macvlan', net);
 }
 
 async function cmdCheck(env: CniEnv, stdin: string): Promise<void> {
@@ -126,4 +113,4 @@ async function cmdCheck(env: CniEnv, stdin: string): Promise<void> {
   });
 }
 
-export const plugin: PluginHandlers = { add: cmdAdd, del: cmdDel, check: cmdCheck, status: forwardStatus, gc: forwardGc };
+export const plugin: PluginHandlers = { add: cmdAdd, del: delPodLink('macvlan'), check: cmdCheck, status: forwardStatus, gc: forwardGc };
