@@ -27,7 +27,8 @@ static const char *errno_name(int err) {
   }
 }
 
-static void throw_errno(napi_env env, int err, const char *syscall, const char *what) {
+// An Error carrying .errno, .code and .syscall, like Node's own system errors; NULL if N-API failed.
+static napi_value errno_error(napi_env env, int err, const char *syscall, const char *what) {
   char msg[PATH_MAX + 128];
   const char *name = errno_name(err);
   char fallback[24];
@@ -37,15 +38,20 @@ static void throw_errno(napi_env env, int err, const char *syscall, const char *
   }
   snprintf(msg, sizeof msg, "%s %s: %s (%s)", syscall, what ? what : "", strerror(err), name);
   napi_value message, error, errno_value, code_value, syscall_value;
-  if (napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message) != napi_ok) return;
-  if (napi_create_error(env, NULL, message, &error) != napi_ok) return;
+  if (napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message) != napi_ok) return NULL;
+  if (napi_create_error(env, NULL, message, &error) != napi_ok) return NULL;
   napi_create_int32(env, err, &errno_value);
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code_value);
   napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_value);
   napi_set_named_property(env, error, "errno", errno_value);
   napi_set_named_property(env, error, "code", code_value);
   napi_set_named_property(env, error, "syscall", syscall_value);
-  napi_throw(env, error);
+  return error;
+}
+
+static void throw_errno(napi_env env, int err, const char *syscall, const char *what) {
+  napi_value error = errno_error(env, err, syscall, what);
+  if (error) napi_throw(env, error);
 }
 
 static void throw_type(napi_env env, const char *msg) { napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg); }

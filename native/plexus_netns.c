@@ -43,6 +43,7 @@
 #define MAX_SYSCTL_VALUE 4096
 
 #include "plexus_napi.h"
+#include "plexus_netlink.h"
 
 // ---- the namespace window ---------------------------------------------------------------------
 
@@ -91,16 +92,17 @@ static void ns_leave(ns_window *w) {
   w->self_fd = -1;
 }
 
-// ---- openNetlinkIn(nsPath | null, protocol) -> fd ---------------------------------------------
+// ---- openNetlinkIn(nsPath | null, protocol, groups) -> fd ---------------------------------------------
 
 static napi_value open_netlink_in(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
+  napi_value argv[3];
   char path[PATH_MAX];
   int present = 0;
-  int32_t protocol;
-  if (!get_args(env, info, 2, argv)) return NULL;
+  int32_t protocol, groups;
+  if (!get_args(env, info, 3, argv)) return NULL;
   if (!get_optional_path(env, argv[0], path, sizeof path, &present)) return NULL;
   if (!get_int(env, argv[1], &protocol, "protocol must be a number")) return NULL;
+  if (!get_int(env, argv[2], &groups, "groups must be a number")) return NULL;
 
   ns_window w;
   if (!ns_enter(env, &w, path, present)) return NULL;
@@ -121,109 +123,20 @@ static napi_value open_netlink_in(napi_env env, napi_callback_info info) {
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   struct timeval tv = {.tv_sec = RECV_TIMEOUT_SEC, .tv_usec = 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  // Subscribing in the same call as socket() means no notification sent after it is missed.
+  if (groups != 0) {
+    struct sockaddr_nl local = {.nl_family = AF_NETLINK, .nl_groups = (uint32_t)groups};
+    if (bind(fd, (struct sockaddr *)&local, sizeof local) != 0) {
+      int bind_err = errno;
+      close(fd);
+      throw_errno(env, bind_err, "bind", "netlink multicast groups");
+      return NULL;
+    }
+  }
 
   napi_value result;
   napi_create_int32(env, fd, &result);
   return result;
-}
-
-// ---- request(fd, message) -> Buffer[] ---------------------------------------------------------
-
-static napi_value request(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  int32_t fd;
-  void *data;
-  size_t len;
-  if (!get_args(env, info, 2, argv)) return NULL;
-  if (!get_int(env, argv[0], &fd, "fd must be a number")) return NULL;
-  if (!get_buffer(env, argv[1], &data, &len, "message must be a Buffer")) return NULL;
-  if (len < sizeof(struct nlmsghdr)) {
-    throw_type(env, "message shorter than a netlink header");
-    return NULL;
-  }
-  struct nlmsghdr req;
-  memcpy(&req, data, sizeof req);
-  if (req.nlmsg_len != len) {
-    throw_type(env, "message length field does not match the buffer");
-    return NULL;
-  }
-  // Without an ACK (or a dump's DONE) a successful request gets no answer and recv would block.
-  if (!(req.nlmsg_flags & NLM_F_ACK) && (req.nlmsg_flags & NLM_F_DUMP) != NLM_F_DUMP) {
-    throw_type(env, "request must set NLM_F_ACK or NLM_F_DUMP");
-    return NULL;
-  }
-
-  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
-  ssize_t sent;
-  do {
-    sent = sendto(fd, data, len, 0, (struct sockaddr *)&kernel, sizeof kernel);
-  } while (sent < 0 && errno == EINTR);
-  if (sent < 0) {
-    throw_errno(env, errno, "sendto", "netlink");
-    return NULL;
-  }
-
-  napi_value out;
-  napi_create_array(env, &out);
-  uint32_t count = 0;
-  size_t cap = 32768;
-  char *buf = malloc(cap);
-  if (!buf) {
-    throw_errno(env, ENOMEM, "malloc", "netlink receive buffer");
-    return NULL;
-  }
-  int done = 0;
-  while (!done) {
-    // Peek the datagram's true size first: a truncated netlink datagram is lost for good.
-    ssize_t n = recv(fd, NULL, 0, MSG_PEEK | MSG_TRUNC);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      free(buf);
-      if (err == EAGAIN || err == EWOULDBLOCK) err = ETIMEDOUT;
-      throw_errno(env, err, "recv", "netlink");
-      return NULL;
-    }
-    if ((size_t)n > cap) {
-      char *bigger = realloc(buf, (size_t)n);
-      if (!bigger) {
-        free(buf);
-        throw_errno(env, ENOMEM, "malloc", "netlink receive buffer");
-        return NULL;
-      }
-      buf = bigger;
-      cap = (size_t)n;
-    }
-    do {
-      n = recv(fd, buf, cap, 0);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0) {
-      int err = errno;
-      free(buf);
-      throw_errno(env, err, "recv", "netlink");
-      return NULL;
-    }
-    int remaining = (int)n;
-    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, remaining); h = NLMSG_NEXT(h, remaining)) {
-      // Leftovers of an earlier request that failed half-way carry an older seq: skip them.
-      if (h->nlmsg_seq != req.nlmsg_seq) continue;
-      if (h->nlmsg_type == NLMSG_OVERRUN) {
-        free(buf);
-        throw_errno(env, ENOBUFS, "recv", "netlink overrun");
-        return NULL;
-      }
-      napi_value msg;
-      void *copy;
-      if (napi_create_buffer_copy(env, h->nlmsg_len, h, &copy, &msg) != napi_ok) {
-        free(buf);
-        return NULL;
-      }
-      napi_set_element(env, out, count++, msg);
-      if (h->nlmsg_type == NLMSG_ERROR || h->nlmsg_type == NLMSG_DONE) done = 1;
-    }
-  }
-  free(buf);
-  return out;
 }
 
 // ---- close(fd) --------------------------------------------------------------------------------
@@ -409,6 +322,8 @@ NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"openNetlinkIn", NULL, open_netlink_in, NULL, NULL, NULL, napi_enumerable, NULL},
       {"request", NULL, request, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"requestAsync", NULL, request_async, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"receiveAsync", NULL, receive_async, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, close_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"writeSysctlIn", NULL, write_sysctl_in, NULL, NULL, NULL, napi_enumerable, NULL},
       {"readSysctlIn", NULL, read_sysctl_in, NULL, NULL, NULL, napi_enumerable, NULL},

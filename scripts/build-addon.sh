@@ -18,7 +18,7 @@ mkdir -p build
 out=build/plexus_netns.node
 # Rebuild only when the source or this script changed, so the main build stays fast.
 fresh=true
-for dep in native/plexus_netns.c native/plexus_napi.h "$0"; do [ "$out" -nt "$dep" ] || fresh=false; done
+for dep in native/plexus_netns.c native/plexus_napi.h native/plexus_netlink.h "$0"; do [ "$out" -nt "$dep" ] || fresh=false; done
 if ! $fresh || [ -n "${FORCE:-}" ]; then
   ${CC:-gcc} -O2 -Wall -Wextra -Werror -shared -fPIC -fvisibility=hidden \
     -I"$NODE_INCLUDE" -o "$out.tmp" native/plexus_netns.c

@@ -1,7 +1,7 @@
 // The meta-plugin with plexus's own plugins: when binDir resolves a delegate's type to this same
 // executable the plugin runs in-process; a different binary of the same name is still exec'd.
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { addrsIn, linkNamesIn, linksIn, netns, removeLinkAfter, tempDir, uniq, uplink } from './helpers/host';
@@ -89,4 +89,46 @@ test('a foreign binary named like a built-in plugin is exec, not run in-process'
   assert.equal(del.status, 0, del.stdout + del.stderr);
   assert.deepEqual(readFileSync(marker, 'utf8').trim().split('\n'), ['ADD', 'DEL']);
   assert.deepEqual(linkNamesIn(ns.name), ['lo']);
+});
+
+test('in-process DELs run together; one failing keeps only its own record, and a retry finishes it', async (t) => {
+  const up = uplink(t);
+  const w = world(t, up);
+  const ns = netns(t);
+  // st's IPAM refuses DEL with "try again" while the marker exists, otherwise it is host-local.
+  const bin = join(w.dir, 'bin');
+  mkdirSync(bin);
+  const busy = join(w.dir, 'ipam-busy');
+  writeFileSync(
+    join(bin, 'flaky-ipam'),
+    `#!/bin/sh\nif [ "$CNI_COMMAND" = DEL ] && [ -e ${busy} ]; then echo '{"cniVersion":"1.0.0","code":11,"msg":"ipam store busy"}'; exit 1; fi\nexec /usr/lib/cni/host-local\n`,
+  );
+  chmodSync(join(bin, 'flaky-ipam'), 0o755);
+  const st = JSON.parse(readFileSync(join(w.confDir, 'st.conf'), 'utf8')) as { ipam: Record<string, unknown> };
+  writeFileSync(join(w.confDir, 'st.conf'), JSON.stringify({ ...st, ipam: { ...st.ipam, type: 'flaky-ipam' } }));
+  const conf = w.conf(bin);
+  const id = uniq('cctr');
+  const call = (command: string) => runPlugin({ command, containerId: id, netns: ns.path, ifname: 'eth0', stdin: conf, path: OURS + ':/usr/lib/cni' });
+  const add = await call('ADD');
+  assert.equal(add.status, 0, add.stdout + add.stderr);
+  assert.equal(add.stderr.split('\n').filter((l) => l.includes('delegate runs in-process') && l.includes('"verb":"ADD"')).length, 3);
+  assert.equal(reservedIps(w.ipamDir, 'st').length, 1);
+
+  writeFileSync(busy, '');
+  const del = await call('DEL');
+  assert.equal(del.status, 1, del.stdout + del.stderr);
+  const err = del.json();
+  assert.equal(err.code, 11);
+  assert.match(String(err.msg), /1 attachment\(s\) could not be removed.*st \(net2\): .*ipam store busy/);
+  assert.deepEqual(linkNamesIn(ns.name), ['lo'], 'every link went in the one group request');
+  for (const net of ['cluster', 'mv']) assert.deepEqual(reservedIps(w.ipamDir, net), [], `${net} released despite st failing`);
+  assert.equal(reservedIps(w.ipamDir, 'st').length, 1, 'st still holds its address');
+  const journal = JSON.parse(readFileSync(join(w.dir, 'cni', '_plexus', `${id}.json`), 'utf8')) as { attachments: { network: string }[] };
+  assert.deepEqual(journal.attachments.map((a) => a.network), ['st'], 'only the failed attachment stays journaled');
+
+  rmSync(busy);
+  const retry = await call('DEL');
+  assert.equal(retry.status, 0, retry.stdout + retry.stderr);
+  assert.deepEqual(reservedIps(w.ipamDir, 'st'), []);
+  assert.equal(existsSync(join(w.dir, 'cni', '_plexus', `${id}.json`)), false);
 });

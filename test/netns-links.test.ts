@@ -1,8 +1,9 @@
 // Link helpers against the real kernel, checked with `ip -j -d link` as the oracle.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { afterEach, test } from 'node:test';
 import { listBridgeVlans, setBridgePort } from '../src/netns/bridge';
+import { RTM, RTMGRP_LINK } from '../src/netns/consts';
 import { NetlinkError } from '../src/netns/errors';
 import {
   changeLink,
@@ -14,6 +15,7 @@ import {
   createVxlan,
   deleteLink,
   deleteLinksInGroup,
+  deleteLinksInGroupEarly,
   linkByIndex,
   linkByName,
   listLinks,
@@ -29,7 +31,8 @@ import {
 } from '../src/netns/links';
 import type { Link } from '../src/netns/linkmsg';
 import { Netns } from '../src/netns/netns';
-import { ip, type IpLinkJson, ipJson, ipLink, kernelHas, testNetns, threadNetns } from './netns-kit';
+import { decodeIfInfoMsg } from '../src/netns/rtnl';
+import { ip, type IpLinkJson, ipJson, ipLink, kernelHas, testNetns, threadNetns, uniqueName } from './netns-kit';
 
 const original = threadNetns();
 afterEach(() => assert.equal(threadNetns(), original, 'the thread is back in its own namespace'));
@@ -252,6 +255,64 @@ test('a group holding an undeletable device deletes nothing (EOPNOTSUPP)', (t) =
   setGroup(ns, must(linkByName(ns, 'lo'), 'lo').index, 11);
   assert.throws(() => deleteLinksInGroup(ns, 11), { code: 'EOPNOTSUPP' });
   assert.ok(ipLink(name, 'gx0'), 'the veth survived');
+});
+
+test('deleteLinksInGroupEarly: gone once the kernel announced every link, finished on its ACK', async (t) => {
+  const { name, ns } = open(t);
+  const host = Netns.current();
+  t.after(() => host.close());
+  const peers = [0, 1, 2].map((i) => uniqueName(`pxe${i}`));
+  t.after(() => peers.forEach((p) => spawnSync('ip', ['link', 'del', p], { stdio: 'ignore' })));
+  // Pod-side ends in the namespace, peers on the host, as a bridge plugin leaves them.
+  for (const [i, peer] of peers.entries()) createVeth(ns, `e${i}`, peer, { group: 13, peerNetnsFd: host.nsFd() });
+  createVeth(ns, 'stay0', 'stay1');
+  const indexes = [0, 1, 2].map((i) => must(linkByName(ns, `e${i}`), `e${i}`).index);
+  const deletion = deleteLinksInGroupEarly(ns, 13, indexes);
+  await deletion.gone;
+  // Gone means gone for everyone: no link, no peer, the names free for the next ADD.
+  assert.deepEqual(ipJson<IpLinkJson[]>(name, 'link', 'show').map((l) => l.ifname).sort(), ['lo', 'stay0', 'stay1']);
+  for (const peer of peers) assert.notEqual(spawnSync('ip', ['link', 'show', 'dev', peer], { stdio: 'ignore' }).status, 0, `${peer} went with its veth`);
+  createVeth(ns, 'e0', 'e0p');
+  await deletion.finished;
+});
+
+test('deleteLinksInGroupEarly: a refused request rejects gone instead of waiting for announcements', async (t) => {
+  const { name, ns } = open(t);
+  createVeth(ns, 'gy0', 'gy1', { group: 12 });
+  setGroup(ns, must(linkByName(ns, 'lo'), 'lo').index, 12);
+  const deletion = deleteLinksInGroupEarly(ns, 12, [must(linkByName(ns, 'gy0'), 'gy0').index]);
+  deletion.finished.catch(() => undefined);
+  await assert.rejects(deletion.gone, { code: 'EOPNOTSUPP' });
+  assert.ok(ipLink(name, 'gy0'), 'the veth survived');
+});
+
+test('deleteLinksInGroupEarly: an index never announced falls back to the ACK', async (t) => {
+  const { name, ns } = open(t);
+  createVeth(ns, 'gz0', 'gz1', { group: 14 });
+  const deletion = deleteLinksInGroupEarly(ns, 14, [must(linkByName(ns, 'gz0'), 'gz0').index, 0x7ffffff0]);
+  await deletion.gone;
+  await deletion.finished;
+  assert.equal(ipLink(name, 'gz0'), null);
+});
+
+test('a subscription returns [] when nothing happens and the announcements when something does', async (t) => {
+  const { ns } = open(t);
+  const watch = ns.subscribe(RTMGRP_LINK);
+  t.after(() => watch.close());
+  assert.deepEqual(await watch.next(10), []);
+  createVeth(ns, 'w0', 'w1');
+  const index = must(linkByName(ns, 'w0'), 'w0').index;
+  const seen: number[] = [];
+  while (!seen.includes(index)) {
+    const msgs = await watch.next(2000);
+    assert.ok(msgs.length > 0, 'the new link was announced within 2 s');
+    for (const m of msgs) if (m.type === RTM.NEWLINK) seen.push(decodeIfInfoMsg(m.payload).index);
+  }
+  // Closing while a read is on the threadpool defers the close until the read returns.
+  const pending = watch.next(20);
+  watch.close();
+  assert.deepEqual(await pending, []);
+  await assert.rejects(watch.next(1), /closed/);
 });
 
 // Kinds this kernel may lack: the VM suite (test/netns-kinds.vm.test.ts) creates them for real;

@@ -17,7 +17,7 @@ afterEach(() => assert.equal(threadNetns(), original, 'the thread is back in its
 
 test('openNetlinkIn on a missing path throws ENOENT naming the path, and stays home', () => {
   assert.throws(
-    () => addon().openNetlinkIn('/var/run/netns/pxt-does-not-exist', 0),
+    () => addon().openNetlinkIn('/var/run/netns/pxt-does-not-exist', 0, 0),
     (e: unknown) => isSystemError(e) && e.errno === 2 && e.code === 'ENOENT' && e.message.includes('/var/run/netns/pxt-does-not-exist'),
   );
   assert.equal(threadNetns(), original);
@@ -33,7 +33,7 @@ test('a file that is not a network namespace is refused by setns with EINVAL', (
 test('request refuses malformed input instead of blocking on a reply that never comes', (t) => {
   const ns = Netns.current();
   t.after(() => ns.close());
-  const fd = addon().openNetlinkIn(null, 0);
+  const fd = addon().openNetlinkIn(null, 0, 0);
   t.after(() => addon().close(fd));
   assert.throws(() => addon().request(fd, Buffer.alloc(8)), TypeError);
   const noAck = Buffer.alloc(32);

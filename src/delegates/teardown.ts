@@ -8,6 +8,7 @@ import { log } from '../log';
 import type { Context } from './context';
 import { runtimeFor } from './context';
 import { removeJournal, writeJournal, type AttachmentRecord, type JournalRecord } from './journal';
+import { runsInProcess } from './invoke';
 import { removeResultCache } from './results-cache';
 
 export interface TeardownFailure {
@@ -24,7 +25,7 @@ export async function teardown(ctx: Context, rec: JournalRecord, netns: string):
   await deletePodLinksAtOnce(rec, netns);
   const failures: TeardownFailure[] = [];
   const remaining = new Set(rec.attachments);
-  for (const att of [...rec.attachments].reverse()) {
+  const removeOne = async (att: AttachmentRecord): Promise<void> => {
     try {
       const net = parseNetworkConfig(att.config, `journal ${rec.containerId} network ${att.network}`);
       await delNetwork(net, runtimeFor(ctx, att, netns, rec.containerId), ctx.invoke, att.result);
@@ -39,18 +40,51 @@ export async function teardown(ctx: Context, rec: JournalRecord, netns: string):
         // keeping it would pin the pod forever for something never created.
         log.error('DEL of an attachment whose ADD had failed was refused; dropping it', { network: att.network, ifname: att.ifname, code: error.code, error: error.message });
         remaining.delete(att);
-        continue;
+        return;
       }
       log.error('delegate DEL failed', { network: att.network, ifname: att.ifname, code: error.code, error: error.message });
       failures.push({ attachment: att, error });
     }
+  };
+  const inProcess = (att: AttachmentRecord) => {
+    const path = runtimeFor(ctx, att, netns, rec.containerId).path;
+    const types = pluginTypes(att.config);
+    return types.length > 0 && types.every((t) => runsInProcess(t, path));
+  };
+  for (const batch of delBatches([...rec.attachments].reverse(), inProcess)) {
+    await Promise.all(batch.map(removeOne));
   }
+  // In the journal's (reverse) order whatever order concurrent DELs failed in.
+  failures.sort((a, b) => rec.attachments.indexOf(b.attachment) - rec.attachments.indexOf(a.attachment));
   if (remaining.size === 0) {
     removeJournal(ctx.conf.cniDir, rec.containerId);
   } else {
     writeJournal(ctx.conf.cniDir, { ...rec, attachments: rec.attachments.filter((a) => remaining.has(a)) });
   }
   return failures;
+}
+
+/**
+ * Groups attachments (already in DEL order) into batches whose DELs may run together: a run of
+ * neighbours that `together` accepts forms one batch, anything else is a batch of its own.
+ * Attachments run wholly by plexus's own plugins in this process share nothing (each has its own
+ * links, and IPAM locks its store), so their DELs, mostly waiting on IPAM plugins, overlap. A
+ * plugin exec'd keeps Multus's one-at-a-time reverse order, which foreign plugins may rely on.
+ */
+export function delBatches<T>(ordered: readonly T[], together: (item: T) => boolean): T[][] {
+  const batches: T[][] = [];
+  let run: T[] = [];
+  for (const item of ordered) {
+    if (together(item)) {
+      run.push(item);
+      continue;
+    }
+    if (run.length > 0) batches.push(run);
+    run = [];
+    batches.push([item]);
+  }
+  if (run.length > 0) batches.push(run);
+  return batches;
 }
 
 function pluginTypes(config: string): string[] {
@@ -70,27 +104,36 @@ const LINK_ONLY_DEL = new Set(['macvlan', 'ipvlan', 'bridge', 'ptp', 'vlan']);
 const DELETABLE_KINDS = new Set(['veth', 'macvlan', 'ipvlan', 'vlan', 'macvtap']);
 
 /**
- * The kernel pays its per-device teardown (synchronize_net) once per delete request, so a pod's
- * container-side links go in ONE RTM_DELLINK by netdev group before the delegates' DELs run: four
- * veths take ~12 ms that way against ~57 ms one by one. Each delegate's DEL still runs afterwards,
+ * The kernel pays its per-device teardown (synchronize_net, an RCU barrier) once per delete
+ * request, so a pod's container-side links go in ONE RTM_DELLINK by netdev group before the
+ * delegates' DELs run: four veths take ~12 ms that way against ~57 ms one by one. And DEL goes on
+ * as soon as the kernel has announced the links gone, a few ms in, while it finishes freeing them
+ * on a threadpool thread (deleteLinksInGroupEarly). Each delegate's DEL still runs afterwards,
  * finds its link gone (which DEL must tolerate) and releases the rest (IPAM, rules). The result is
  * what the runtime's own deletion of the namespace would do to these links a moment later.
  */
 async function deletePodLinksAtOnce(rec: JournalRecord, netns: string): Promise<void> {
   if (netns === '' || !existsSync(netns)) return;
   const names = new Set(rec.attachments.filter((a) => pluginTypes(a.config).every((t) => LINK_ONLY_DEL.has(t))).map((a) => a.ifname));
-  if (names.size < 2) return;
-  const [{ Netns, listLinks, setGroup, deleteLinksInGroup }, { TEARDOWN_GROUP }] = await Promise.all([import('../netns'), import('../../plugins/common/group')]);
+  if (names.size === 0) return;
+  const [{ Netns, listLinks, setGroup, deleteLinksInGroupEarly }, { TEARDOWN_GROUP }] = await Promise.all([import('../netns'), import('../../plugins/common/group')]);
   try {
-    Netns.with(netns, (ns) => {
-      let tagged = 0;
+    const deletion = Netns.with(netns, (ns) => {
+      const tagged: number[] = [];
       for (const link of listLinks(ns)) {
         if (!names.has(link.name) || link.kind === null || !DELETABLE_KINDS.has(link.kind)) continue;
         setGroup(ns, link.index, TEARDOWN_GROUP);
-        tagged++;
+        tagged.push(link.index);
       }
-      if (tagged > 0) deleteLinksInGroup(ns, TEARDOWN_GROUP);
+      return tagged.length > 0 ? deleteLinksInGroupEarly(ns, TEARDOWN_GROUP, tagged) : undefined;
     });
+    if (!deletion) return;
+    // `gone` carries any failure; this only logs when the kernel is done.
+    deletion.finished.then(
+      () => log.phase('kernel finished deleting pod links'),
+      () => undefined,
+    );
+    await deletion.gone;
     log.phase('pod links deleted in one request', { links: names.size });
   } catch (err) {
     log.warn('group delete of pod links failed; each plugin deletes its own', { netns, error: (err as Error).message });

@@ -34,6 +34,9 @@ export const NLA_F_NESTED = 1 << 15;
 export const NLA_F_NET_BYTEORDER = 1 << 14;
 export const NLA_TYPE_MASK = ~(NLA_F_NESTED | NLA_F_NET_BYTEORDER) & 0xffff;
 
+// rtnetlink multicast groups as the bind() bitmask (RTMGRP_*, not the RTNLGRP_* numbers).
+export const RTMGRP_LINK = 0x1;
+
 export const RTM = {
   NEWLINK: 16,
   DELLINK: 17,

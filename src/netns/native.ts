@@ -14,10 +14,20 @@ import { dirname, join } from 'node:path';
 export const ADDON_FILE = 'plexus_netns.node';
 
 export interface NetnsAddon {
-  /** A netlink socket created inside the namespace at nsPath (null: the current one). */
-  openNetlinkIn(nsPath: string | null, protocol: number): number;
+  /**
+   * A netlink socket created inside the namespace at nsPath (null: the current one), subscribed to
+   * the multicast groups bitmask `groups` (0: none).
+   */
+  openNetlinkIn(nsPath: string | null, protocol: number, groups: number): number;
   /** Sends one request and returns every message answering it, ending with ERROR or DONE. */
   request(fd: number, message: Buffer): Buffer[];
+  /** request() on libuv's threadpool. fd must stay open until the promise settles. */
+  requestAsync(fd: number, message: Buffer): Promise<Buffer[]>;
+  /**
+   * Waits on the threadpool up to timeoutMs for notifications on a subscribed socket and returns
+   * every message queued ([] if none came). fd must stay open until the promise settles.
+   */
+  receiveAsync(fd: number, timeoutMs: number): Promise<Buffer[]>;
   close(fd: number): void;
   /** key is a path below /proc/sys, e.g. "net/ipv4/conf/eth0/arp_notify". */
   writeSysctlIn(nsPath: string | null, key: string, value: string): void;
@@ -33,6 +43,8 @@ export interface NetnsAddon {
 const FUNCTIONS: ReadonlyArray<keyof NetnsAddon> = [
   'openNetlinkIn',
   'request',
+  'requestAsync',
+  'receiveAsync',
   'close',
   'writeSysctlIn',
   'readSysctlIn',

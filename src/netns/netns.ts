@@ -32,12 +32,12 @@ export class Netns {
 
   /** Opens a handle on the namespace at path (/var/run/netns/x, /proc/<pid>/ns/net, ...). */
   static open(path: string): Netns {
-    return new Netns(path, addon().openNetlinkIn(path, NETLINK_ROUTE));
+    return new Netns(path, addon().openNetlinkIn(path, NETLINK_ROUTE, 0));
   }
 
   /** A handle on the namespace this process runs in (the host's, for a CNI plugin). */
   static current(): Netns {
-    return new Netns(null, addon().openNetlinkIn(null, NETLINK_ROUTE));
+    return new Netns(null, addon().openNetlinkIn(null, NETLINK_ROUTE, 0));
   }
 
   get closed(): boolean {
@@ -95,6 +95,29 @@ export class Netns {
     }
   }
 
+  /**
+   * request(), on a socket of its own and off the event loop (libuv's threadpool), for the
+   * operations the kernel answers long after their effect is visible (see deleteLinksInGroupEarly).
+   * The handle can be used, or closed, meanwhile.
+   */
+  async requestOffThread(type: number, flags: number, header: Buffer, attrs: readonly Attr[], operation: string): Promise<NlMessage[]> {
+    this.assertOpen();
+    const a = addon();
+    const fd = a.openNetlinkIn(this.path, NETLINK_ROUTE, 0);
+    try {
+      const answer = await a.requestAsync(fd, encodeMessage(type, NLM_F.REQUEST | NLM_F.ACK | flags, 1, header, attrs));
+      return repliesOrThrow(answer.map(decodeMessage), operation);
+    } finally {
+      a.close(fd);
+    }
+  }
+
+  /** A socket in this namespace subscribed to rtnetlink multicast groups (an RTMGRP_* bitmask). */
+  subscribe(groups: number): Subscription {
+    this.assertOpen();
+    return new Subscription(addon().openNetlinkIn(this.path, NETLINK_ROUTE, groups));
+  }
+
   private exchange(type: number, flags: number, header: Buffer, attrs: readonly Attr[]): NlMessage[] {
     this.assertOpen();
     this.seq = (this.seq + 1) >>> 0 || 1;
@@ -115,6 +138,39 @@ export class Netns {
     } finally {
       ns.close();
     }
+  }
+}
+
+/** Kernel notifications, read on the threadpool so that waiting for them never blocks the loop. */
+export class Subscription {
+  private pending: Promise<unknown> | null = null;
+  private closing = false;
+
+  constructor(private fd: number) {}
+
+  /** The notifications that arrive within timeoutMs ([] if none did). One call at a time. */
+  async next(timeoutMs: number): Promise<NlMessage[]> {
+    if (this.fd < 0 || this.closing) throw new Error('netlink subscription is closed');
+    if (this.pending) throw new Error('netlink subscription is already being read');
+    const read = addon().receiveAsync(this.fd, timeoutMs);
+    this.pending = read;
+    try {
+      return (await read).map(decodeMessage);
+    } finally {
+      this.pending = null;
+      if (this.closing) this.release();
+    }
+  }
+
+  /** Closes the socket, or, while a read is on the threadpool, as soon as it returns. */
+  close(): void {
+    this.closing = true;
+    if (!this.pending) this.release();
+  }
+
+  private release(): void {
+    if (this.fd >= 0) addon().close(this.fd);
+    this.fd = -1;
   }
 }
 
