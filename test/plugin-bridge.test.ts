@@ -46,9 +46,8 @@ const conf = (cniVersion: string, extra: JsonObject): JsonObject => ({ cniVersio
 
 // Both veth ends: Go's netlink sends LinkAttrs.TxQLen's zero value, so the reference's veths get
 // txqueuelen 0; plexus leaves the kernel default (1000), since a zero-length queue breaks FIFO
-// shapers (bandwidth). The pod's end carries POD_LINK_GROUP, so the meta-plugin deletes a pod's
-// links in one request.
-const VETHS = ['host link <hostveth1> .txqlen: (absent) → 1000', 'pod link eth1 .group: "default" → "7367800"', 'pod link eth1 .txqlen: (absent) → 1000'];
+// shapers (bandwidth).
+const VETHS = ['host link <hostveth1> .txqlen: (absent) → 1000', 'pod link eth1 .txqlen: (absent) → 1000'];
 // IPv6 addresses are added nodad (usable at once) on top of accept_dad=0, which both set.
 const NODAD = (cidr: string): string => `pod addr eth1 ${cidr} .nodad: (absent) → true`;
 // Unsolicited neighbour advertisements on link-up (the reference sets it since 1.2, not in 1.1.1).
