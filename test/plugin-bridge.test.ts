@@ -57,7 +57,8 @@ const DNS_10 = 'result.dns: {} → (absent)';
 // DAD is off for L2-only pods too (the reference does it only with IPAM): hairpin would echo the
 // link-local address's own solicitations back and fail it.
 const L2_DAD = 'pod net/ipv6/conf/eth1/accept_dad: "1" → "0"';
-// The ownership marker of each masqueraded address (rules.ts): DEL/GC find rules without the netns.
+// The ownership marker of each masqueraded address (plugins/bridge/masq-iptables.ts): DEL/GC find
+// rules without the netns.
 // (The chain is the reference's; that both sides' jumps to it are equal proves the name matches.)
 const CHAIN = `CNI-${createHash('sha512').update(`${NET}pxbridge-c1`).digest('hex').slice(0, 24)}`;
 const MARKER = (ip: string, ifname = 'eth1'): string => `nat4 + -A ${CHAIN} -s ${ip}/32 -m comment --comment "name: \\"${NET}\\" id: \\"pxbridge-c1\\" if: \\"${ifname}\\""`;

@@ -1,9 +1,10 @@
 // The bridge plugin, config-compatible with containernetworking/plugins' bridge: a veth pair
 // between the pod and a Linux bridge on the host, addresses from IPAM, optionally the gateway on
-// the bridge, masquerading and a MAC spoof check. Kernel objects: netdev.ts; firewall: rules.ts.
+// the bridge, masquerading and a MAC spoof check. Kernel objects: netdev.ts; firewall: masq.ts
+// (ipMasq, with masq-iptables.ts / masq-nftables.ts), spoofcheck.ts, on firewall.ts's plumbing.
 //
 // Where it does better than the reference: DEL removes the masquerade and spoof-check rules even
-// when the netns is already gone (they are found by container ID and interface, rules.ts); a
+// when the netns is already gone (they are found by container ID and interface, masq.ts); a
 // failed ADD removes the veth it made; GC removes stale rules.
 //
 // Errors in the config carry the reference's code, 999 (its skel wraps every plain Go error that
@@ -24,20 +25,9 @@ import { configureInterface, parsePolicyRouting, policyTableOf, removePolicyRout
 import { ipamAdd, ipamCheck, ipamDel, ipamGc, ipamStatus } from '../common/ipam';
 import { deleteQuietly, withPodNetns } from '../common/link';
 import { createVethToHost, enableForwarding, ensureBridge, ensureGatewayAddr, ensureVlanGateway, setupPort, waitDad, waitOperUp } from './netdev';
-import {
-  type Attachment,
-  gcMasq,
-  gcSpoofChecks,
-  type MasqBackend,
-  masqBackend,
-  missingMasq,
-  findTool,
-  setupMasq,
-  setupSpoofCheck,
-  spoofCheckPresent,
-  teardownMasq,
-  teardownSpoofCheck,
-} from './rules';
+import { type Attachment, findTool } from './firewall';
+import { gcMasq, type MasqBackend, masqBackend, missingMasq, setupMasq, teardownMasq } from './masq';
+import { gcSpoofChecks, setupSpoofCheck, spoofCheckPresent, teardownSpoofCheck } from './spoofcheck';
 
 export interface BridgeConf {
   net: NetConf;
