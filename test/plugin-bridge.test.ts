@@ -46,9 +46,8 @@ const conf = (cniVersion: string, extra: JsonObject): JsonObject => ({ cniVersio
 
 // Both veth ends: Go's netlink sends LinkAttrs.TxQLen's zero value, so the reference's veths get
 // txqueuelen 0; plexus leaves the kernel default (1000), since a zero-length queue breaks FIFO
-// shapers (bandwidth). The pod's end carries POD_LINK_GROUP, so the meta-plugin deletes a pod's
-// links in one request.
-const VETHS = ['host link <hostveth1> .txqlen: (absent) → 1000', 'pod link eth1 .group: "default" → "7367800"', 'pod link eth1 .txqlen: (absent) → 1000'];
+// shapers (bandwidth).
+const VETHS = ['host link <hostveth1> .txqlen: (absent) → 1000', 'pod link eth1 .txqlen: (absent) → 1000'];
 // IPv6 addresses are added nodad (usable at once) on top of accept_dad=0, which both set.
 const NODAD = (cidr: string): string => `pod addr eth1 ${cidr} .nodad: (absent) → true`;
 // Unsolicited neighbour advertisements on link-up (the reference sets it since 1.2, not in 1.1.1).
@@ -58,7 +57,8 @@ const DNS_10 = 'result.dns: {} → (absent)';
 // DAD is off for L2-only pods too (the reference does it only with IPAM): hairpin would echo the
 // link-local address's own solicitations back and fail it.
 const L2_DAD = 'pod net/ipv6/conf/eth1/accept_dad: "1" → "0"';
-// The ownership marker of each masqueraded address (rules.ts): DEL/GC find rules without the netns.
+// The ownership marker of each masqueraded address (plugins/bridge/masq-iptables.ts): DEL/GC find
+// rules without the netns.
 // (The chain is the reference's; that both sides' jumps to it are equal proves the name matches.)
 const CHAIN = `CNI-${createHash('sha512').update(`${NET}pxbridge-c1`).digest('hex').slice(0, 24)}`;
 const MARKER = (ip: string, ifname = 'eth1'): string => `nat4 + -A ${CHAIN} -s ${ip}/32 -m comment --comment "name: \\"${NET}\\" id: \\"pxbridge-c1\\" if: \\"${ifname}\\""`;

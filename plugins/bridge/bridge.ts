@@ -1,11 +1,11 @@
 // The bridge plugin, config-compatible with containernetworking/plugins' bridge: a veth pair
 // between the pod and a Linux bridge on the host, addresses from IPAM, optionally the gateway on
-// the bridge, masquerading and a MAC spoof check. Kernel objects: netdev.ts; firewall: rules.ts.
+// the bridge, masquerading and a MAC spoof check. Kernel objects: netdev.ts; firewall: masq.ts
+// (ipMasq, with masq-iptables.ts / masq-nftables.ts), spoofcheck.ts, on firewall.ts's plumbing.
 //
 // Where it does better than the reference: DEL removes the masquerade and spoof-check rules even
-// when the netns is already gone (they are found by container ID and interface, rules.ts); a
-// failed ADD removes the veth it made; the container veth carries POD_LINK_GROUP so the
-// meta-plugin can delete a pod's links in one request; GC removes stale rules.
+// when the netns is already gone (they are found by container ID and interface, masq.ts); a
+// failed ADD removes the veth it made; GC removes stale rules.
 //
 // Errors in the config carry the reference's code, 999 (its skel wraps every plain Go error that
 // way), like the other built-in plugins: runtimes and users see what they saw before.
@@ -21,25 +21,13 @@ import { hasCode, IFF, type Link, linkByIndex, linkByName, listAddrs, Netns, set
 import { formatIp, networkOf, parsePrefix } from '../../src/netns/ipaddr';
 import { checkAddresses, checkLink, checkRoutes, podInterface } from '../common/check';
 import { loadNetConf, type NetConf } from '../common/conf';
-import { POD_LINK_GROUP } from '../common/group';
 import { configureInterface, parsePolicyRouting, policyTableOf, removePolicyRouting, type PolicyRouting } from '../common/ifconfig';
 import { ipamAdd, ipamCheck, ipamDel, ipamGc, ipamStatus } from '../common/ipam';
 import { deleteQuietly, withPodNetns } from '../common/link';
 import { createVethToHost, enableForwarding, ensureBridge, ensureGatewayAddr, ensureVlanGateway, setupPort, waitDad, waitOperUp } from './netdev';
-import {
-  type Attachment,
-  gcMasq,
-  gcSpoofChecks,
-  type MasqBackend,
-  masqBackend,
-  missingMasq,
-  findTool,
-  setupMasq,
-  setupSpoofCheck,
-  spoofCheckPresent,
-  teardownMasq,
-  teardownSpoofCheck,
-} from './rules';
+import { type Attachment, findTool } from './firewall';
+import { gcMasq, type MasqBackend, masqBackend, missingMasq, setupMasq, teardownMasq } from './masq';
+import { gcSpoofChecks, setupSpoofCheck, spoofCheckPresent, teardownSpoofCheck } from './spoofcheck';
 
 export interface BridgeConf {
   net: NetConf;
@@ -230,7 +218,7 @@ async function addIn(host: Netns, cont: Netns, c: BridgeConf, env: CniEnv, stdin
   const undo: Undo[] = [];
   try {
     let br = ensureBridge(host, { name: c.bridge, mtu: c.mtu, promisc: c.promiscMode, vlanFiltering: c.vlan !== 0 || c.vlanTrunk.length > 0 });
-    const hostName = createVethToHost(cont, host, { name: env.ifname, mtu: c.mtu, mac: c.mac, group: POD_LINK_GROUP });
+    const hostName = createVethToHost(cont, host, { name: env.ifname, mtu: c.mtu, mac: c.mac });
     const contLink = linkByName(cont, env.ifname);
     if (contLink) undo.push(() => deleteQuietly(cont, contLink.index));
     let hostVeth = linkByName(host, hostName);

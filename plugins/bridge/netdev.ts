@@ -108,7 +108,6 @@ export interface VethSpec {
   name: string;
   mtu: number;
   mac?: string;
-  group?: number;
 }
 
 /**
@@ -121,7 +120,7 @@ export function createVethToHost(inNs: Netns, host: Netns, spec: VethSpec): stri
   for (let attempt = 0; ; attempt++) {
     const peer = randomVethName();
     try {
-      createVeth(inNs, spec.name, peer, { mtu: spec.mtu || undefined, mac: spec.mac, group: spec.group, peerNetnsFd: host.nsFd() });
+      createVeth(inNs, spec.name, peer, { mtu: spec.mtu || undefined, mac: spec.mac, peerNetnsFd: host.nsFd() });
       return peer;
     } catch (err) {
       // EEXIST here is the random peer name taken in the host (spec.name was checked above).

@@ -1,10 +1,7 @@
-// Container-side links the built-in plugins create carry this netdev group, so the meta-plugin can
-// delete all of a pod's links in one RTM_DELLINK (IFLA_GROUP) request: the kernel's per-device
-// teardown (synchronize_net) is then paid once instead of once per link. Host-device links never
-// get it: deleting a physical device would destroy it instead of giving it back to the host.
-export const POD_LINK_GROUP = 0x706c78; // "plx"
-
-// The group DEL moves a pod's selected links into just before deleting them all in one request.
-// Separate from POD_LINK_GROUP so that a tagged link whose chain must keep it for its own DEL
-// (tuning, bandwidth) is never swept along.
+// The netdev group DEL moves a pod's selected links into right before deleting them all in one
+// RTM_DELLINK (IFLA_GROUP) request (src/delegates/teardown.ts): the kernel's per-device teardown
+// (synchronize_net) is then paid once instead of once per link. A group of its own, used for
+// nothing else and set only at that moment, so the request can sweep along no other link: not
+// one in the default group, nor one a chained plugin (tuning, bandwidth) tagged and still needs
+// for its own DEL.
 export const TEARDOWN_GROUP = 0x706c79;

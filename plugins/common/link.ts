@@ -5,7 +5,6 @@ import { CniError, Code } from '../../src/cni/errors';
 import { changeLink, deleteLink, hasCode, linkByIndex, linkByName, listRoutes, Netns, type Link } from '../../src/netns';
 import type { CniEnv } from '../../src/cni/env';
 import { loadNetConf, type NetConf } from './conf';
-import { POD_LINK_GROUP } from './group';
 import { parsePolicyRouting, removePolicyRouting, type PolicyRouting } from './ifconfig';
 import { ipamDel } from './ipam';
 
@@ -35,15 +34,15 @@ export function tempLinkName(): string {
 }
 
 /**
- * Makes a link in `pod` named ifname and tagged POD_LINK_GROUP: `create(name)` must create it
- * there (directly, or from the host with IFLA_NET_NS_FD) under the name it is given.
+ * Makes a link in `pod` named ifname: `create(name)` must create it there (directly, or from the
+ * host with IFLA_NET_NS_FD) under the name it is given.
  *
  * Why a temporary name, then a rename inside the pod: old kernels registered a link created with
  * IFLA_NET_NS_FD in the caller's namespace first, so a pod name the host also uses (eth0) failed
  * with EEXIST: the reference plugins' "kernel bug" workaround. The link is created directly in
  * the pod, never in the host, so host udev/NetworkManager never see it (udev's MACAddressPolicy
  * would race us for its MAC) and a plugin killed halfway leaves nothing behind in the host: a
- * stray temp link dies with the pod's namespace. The rename also sets the group, in one request.
+ * stray temp link dies with the pod's namespace.
  */
 export function createPodLink(pod: Netns, ifname: string, kind: string, create: (name: string) => void): Link {
   const tmp = tempLinkName();
@@ -51,7 +50,7 @@ export function createPodLink(pod: Netns, ifname: string, kind: string, create: 
   const made = linkByName(pod, tmp);
   if (!made) throw new CniError(Code.Internal, `failed to create ${kind}: ${tmp} did not appear in the pod's namespace`);
   try {
-    changeLink(pod, made.index, { name: ifname, group: POD_LINK_GROUP }, `rename ${kind} ${tmp} to ${ifname}`);
+    changeLink(pod, made.index, { name: ifname }, `rename ${kind} ${tmp} to ${ifname}`);
   } catch (err) {
     deleteQuietly(pod, made.index);
     throw new CniError(Code.Internal, `failed to rename ${kind} to ${JSON.stringify(ifname)}: ${(err as Error).message}`);
