@@ -168,7 +168,6 @@ static napi_value answer_messages(napi_env env, const nl_answer *a) {
   return out;
 }
 
-// A request must be answered even when it succeeds, or recv would wait for nothing.
 static int check_request(napi_env env, const void *data, size_t len) {
   struct nlmsghdr req;
   if (len < sizeof req) {
@@ -187,17 +186,23 @@ static int check_request(napi_env env, const void *data, size_t len) {
   return 1;
 }
 
+// (fd, message) of request() and requestAsync(). A request must be answered even when it
+// succeeds, or recv would wait for nothing.
+static int get_request_args(napi_env env, napi_callback_info info, int32_t *fd, void **data, size_t *len) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return 0;
+  if (!get_int(env, argv[0], fd, "fd must be a number")) return 0;
+  if (!get_buffer(env, argv[1], data, len, "message must be a Buffer")) return 0;
+  return check_request(env, *data, *len);
+}
+
 // ---- request(fd, message) -> Buffer[] ---------------------------------------------------------
 
 static napi_value request(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
   int32_t fd;
   void *data;
   size_t len;
-  if (!get_args(env, info, 2, argv)) return NULL;
-  if (!get_int(env, argv[0], &fd, "fd must be a number")) return NULL;
-  if (!get_buffer(env, argv[1], &data, &len, "message must be a Buffer")) return NULL;
-  if (!check_request(env, data, len)) return NULL;
+  if (!get_request_args(env, info, &fd, &data, &len)) return NULL;
   nl_answer a = {0};
   nl_exchange(fd, data, len, &a);
   napi_value out = NULL;
@@ -270,14 +275,10 @@ static napi_value start_job(napi_env env, nl_job *j) {
 }
 
 static napi_value request_async(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
   int32_t fd;
   void *data;
   size_t len;
-  if (!get_args(env, info, 2, argv)) return NULL;
-  if (!get_int(env, argv[0], &fd, "fd must be a number")) return NULL;
-  if (!get_buffer(env, argv[1], &data, &len, "message must be a Buffer")) return NULL;
-  if (!check_request(env, data, len)) return NULL;
+  if (!get_request_args(env, info, &fd, &data, &len)) return NULL;
   nl_job *j = calloc(1, sizeof *j);
   void *copy = malloc(len);
   if (!j || !copy) {

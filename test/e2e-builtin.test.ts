@@ -40,6 +40,13 @@ function world(t: Parameters<typeof tempDir>[0], up: string): World {
   };
 }
 
+/** A plugin that is a shell script in dir (made if missing). */
+function shellPlugin(dir: string, name: string, body: string): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, name), `#!/bin/sh\n${body}\n`);
+  chmodSync(join(dir, name), 0o755);
+}
+
 test('built-in plugins run in-process: ADD, CHECK and DEL of a three-network pod', async (t) => {
   const up = uplink(t);
   const w = world(t, up);
@@ -70,10 +77,8 @@ test('a foreign binary named like a built-in plugin is exec, not run in-process'
   const ns = netns(t);
   // A "macvlan" that is not plexus: it records that it ran, then is the reference plugin.
   const bin = join(w.dir, 'bin');
-  mkdirSync(bin);
   const marker = join(w.dir, 'foreign-ran');
-  writeFileSync(join(bin, 'macvlan'), `#!/bin/sh\necho "$CNI_COMMAND" >> ${marker}\nexec /usr/lib/cni/macvlan\n`);
-  chmodSync(join(bin, 'macvlan'), 0o755);
+  shellPlugin(bin, 'macvlan', `echo "$CNI_COMMAND" >> ${marker}\nexec /usr/lib/cni/macvlan`);
   const conf = w.conf(bin);
   const id = uniq('fctr');
   // binDir holds only the foreign macvlan; bridge resolves on CNI_PATH to plexus's own build.
@@ -97,13 +102,8 @@ test('in-process DELs run together; one failing keeps only its own record, and a
   const ns = netns(t);
   // st's IPAM refuses DEL with "try again" while the marker exists, otherwise it is host-local.
   const bin = join(w.dir, 'bin');
-  mkdirSync(bin);
   const busy = join(w.dir, 'ipam-busy');
-  writeFileSync(
-    join(bin, 'flaky-ipam'),
-    `#!/bin/sh\nif [ "$CNI_COMMAND" = DEL ] && [ -e ${busy} ]; then echo '{"cniVersion":"1.0.0","code":11,"msg":"ipam store busy"}'; exit 1; fi\nexec /usr/lib/cni/host-local\n`,
-  );
-  chmodSync(join(bin, 'flaky-ipam'), 0o755);
+  shellPlugin(bin, 'flaky-ipam', `if [ "$CNI_COMMAND" = DEL ] && [ -e ${busy} ]; then echo '{"cniVersion":"1.0.0","code":11,"msg":"ipam store busy"}'; exit 1; fi\nexec /usr/lib/cni/host-local`);
   const st = JSON.parse(readFileSync(join(w.confDir, 'st.conf'), 'utf8')) as { ipam: Record<string, unknown> };
   writeFileSync(join(w.confDir, 'st.conf'), JSON.stringify({ ...st, ipam: { ...st.ipam, type: 'flaky-ipam' } }));
   const conf = w.conf(bin);
