@@ -1,7 +1,8 @@
 // The bridge plugin, config-compatible with containernetworking/plugins' bridge: a veth pair
 // between the pod and a Linux bridge on the host, addresses from IPAM, optionally the gateway on
-// the bridge, masquerading and a MAC spoof check. Kernel objects: netdev.ts; firewall: masq.ts
-// (ipMasq, with masq-iptables.ts / masq-nftables.ts), spoofcheck.ts, on firewall.ts's plumbing.
+// the bridge, masquerading and a MAC spoof check. Kernel objects: netdev.ts; IPAM's result made
+// into the plugin's: result.ts; firewall: masq.ts (ipMasq, with masq-iptables.ts /
+// masq-nftables.ts), spoofcheck.ts, on firewall.ts's plumbing.
 //
 // Where it does better than the reference: DEL removes the masquerade and spoof-check rules even
 // when the netns is already gone (they are found by container ID and interface, masq.ts); a
@@ -15,10 +16,9 @@ import type { CniEnv } from '../../src/cni/env';
 import { CniError, Code } from '../../src/cni/errors';
 import { attachIpamResult, formatResult } from '../../src/cni/result';
 import type { PluginHandlers } from '../../src/cni/skel';
-import type { CniDNS, CniInterface, CniRoute, Result } from '../../src/cni/types';
+import type { CniInterface, Result } from '../../src/cni/types';
 import { Fields, isObject } from '../../src/cni/validate';
 import { hasCode, IFF, type Link, linkByIndex, linkByName, listAddrs, Netns, setUp, sysctlKey, writeSysctl } from '../../src/netns';
-import { formatIp, networkOf, parsePrefix } from '../../src/netns/ipaddr';
 import { checkAddresses, checkLink, checkRoutes, podInterface } from '../common/check';
 import { loadNetConf, type NetConf } from '../common/conf';
 import { configureInterface, parsePolicyRouting, policyTableOf, removePolicyRouting, type PolicyRouting } from '../common/ifconfig';
@@ -27,6 +27,7 @@ import { deleteQuietly, withPodNetns } from '../common/link';
 import { createVethToHost, enableForwarding, ensureBridge, ensureGatewayAddr, ensureVlanGateway, setupPort, waitDad, waitOperUp } from './netdev';
 import { type Attachment, findTool } from './firewall';
 import { gcMasq, type MasqBackend, masqBackend, missingMasq, setupMasq, teardownMasq } from './masq';
+import { calcGateways, dnsSet, familyOf, withoutDuplicateRoutes } from './result';
 import { gcSpoofChecks, setupSpoofCheck, spoofCheckPresent, teardownSpoofCheck } from './spoofcheck';
 
 export interface BridgeConf {
@@ -121,47 +122,6 @@ export function loadConf(stdin: string, cniArgs: string): BridgeConf {
   };
 }
 
-const familyOf = (cidr: string): 4 | 6 => (cidr.includes(':') ? 6 : 4);
-const DEFAULT_DST = { 4: '0.0.0.0/0', 6: '::/0' } as const;
-
-/** The first address of the subnet (the reference's calcGatewayIP). */
-function firstHost(cidr: string): string {
-  const net = networkOf(parsePrefix(cidr));
-  for (let i = net.length - 1; i >= 0; i--) {
-    net[i] = (net[i]! + 1) & 0xff;
-    if (net[i] !== 0) break;
-  }
-  return formatIp(net);
-}
-
-/**
- * Fills in gateways (when isGateway and IPAM gave none) and the default route per family (when
- * isDefaultGateway and IPAM gave none with a gateway). Returns the gateway addresses, with the
- * pod's prefix length, that go on the bridge.
- */
-function calcGateways(result: Result, c: BridgeConf): string[] {
-  const gateways: string[] = [];
-  const haveDefault = new Set<number>();
-  result.routes ??= [];
-  for (const ip of result.ips ?? []) {
-    const fam = familyOf(ip.address);
-    ip.interface = 2;
-    if (!ip.gateway && c.isGateway) ip.gateway = firstHost(ip.address);
-    if (c.isDefaultGateway && !haveDefault.has(fam)) {
-      if (!result.routes.some((r) => r.gw && r.dst === DEFAULT_DST[fam])) result.routes.push({ dst: DEFAULT_DST[fam], gw: ip.gateway });
-      haveDefault.add(fam);
-    }
-    if (c.isGateway && ip.gateway) gateways.push(`${ip.gateway}/${parsePrefix(ip.address).prefixLen}`);
-  }
-  if (result.routes.length === 0) delete result.routes;
-  return gateways;
-}
-
-/** DNS from the config replaces IPAM's when any of it is set (the reference's dnsConfSet). */
-function dnsSet(d: CniDNS | undefined): d is CniDNS {
-  return d !== undefined && (d.nameservers !== undefined || d.search !== undefined || d.options !== undefined || (d.domain ?? '') !== '');
-}
-
 function trySysctl(ns: Netns, key: string, value: number): void {
   try {
     writeSysctl(ns, key, value);
@@ -178,18 +138,6 @@ function setDad(cont: Netns, ifname: string, enabled: boolean): void {
   } else {
     trySysctl(cont, sysctlKey('net', 'ipv6', 'conf', ifname, 'accept_dad'), 0);
   }
-}
-
-/** Routes as configureInterface should add them: the reference skips a route that already exists. */
-function withoutDuplicateRoutes(result: Result): Result {
-  const seen = new Set<string>();
-  const routes: CniRoute[] = [];
-  for (const r of result.routes ?? []) {
-    const key = `${r.dst}|${r.table ?? ''}|${r.priority ?? ''}`;
-    if (!seen.has(key)) routes.push(r);
-    seen.add(key);
-  }
-  return { ...result, routes };
 }
 
 function configureContainer(cont: Netns, link: Link, result: Result, c: BridgeConf): void {
