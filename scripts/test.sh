@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# `make test`: the host suite (test/*.test.ts, node's test runner + tsx), then the VM suite for the
-# kernel features this machine lacks (scripts/vm/run.sh, once it exists; PLEXUS_SKIP_VM=1 skips it).
-# `bash scripts/test.sh FILE...` runs only those files, without the VM suite.
+# `make test`: the host suite (test/*.test.ts, node's test runner + tsx) with the reference plugins
+# as the meta-plugin's delegates, the e2e suites once more with plexus's own plugins as delegates
+# (in-process; test/helpers/plexus.ts), then the VM suite for the kernel features this machine
+# lacks (scripts/vm/run.sh, once it exists; PLEXUS_SKIP_VM=1 skips it).
+# `bash scripts/test.sh FILE...` runs only those files, once, with the caller's
+# PLEXUS_TEST_DELEGATES (reference when unset, or builtin), without the VM suite.
 #
 # Ends with one line CI reads, `N passed, N failed[, N skipped]`, and exits non-zero on any
 # failure. Why node:test and not tap: docs/decisions.md.
@@ -17,8 +20,10 @@ fi
 # to every node start the tests make.
 unset NODE_EXTRA_CA_CERTS
 
+e2e=()
 if [ $# -gt 0 ]; then
   files=("$@")
+  host_delegates=${PLEXUS_TEST_DELEGATES:-reference}
   run_vm=false
 else
   # Node 20's --test has no glob and ignores .ts when given none, "passing" with 0 tests: expand
@@ -27,7 +32,10 @@ else
   shopt -s nullglob
   files=()
   for f in test/*.test.ts; do [[ $f == *.vm.test.ts ]] || files+=("$f"); done
+  # The built-in pass: e2e-builtin is left out because it already runs both sets explicitly.
+  for f in test/e2e-*.test.ts; do [[ $f == test/e2e-builtin.test.ts ]] || e2e+=("$f"); done
   shopt -u nullglob
+  host_delegates=reference
   run_vm=true
   [ -n "${PLEXUS_SKIP_VM:-}" ] && run_vm=false
   [ -f scripts/vm/run.sh ] || run_vm=false
@@ -40,30 +48,56 @@ fi
 
 mkdir -p build
 tap=build/test.tap
-rm -f "$tap"
+tap_builtin=build/test-builtin.tap
+rm -f "$tap" "$tap_builtin"
 
 # A test must leave the machine as it found it; what it leaves behind breaks the next run.
 snapshot() { { ip netns list 2>/dev/null | awk '{print "netns " $1}'; ip -o link show 2>/dev/null | awk -F': ' '{sub(/@.*/, "", $2); print "link " $2}'; } | sort; }
 before=$(snapshot)
 
 # Sequential files (they create kernel objects with fixed names); a per-test timeout so a hang
-# fails that test instead of eating CI's time. The spec reporter is for people; the TAP copy is
-# what we count.
-node --import tsx --test --test-concurrency=1 --test-timeout="${PLEXUS_TEST_TIMEOUT_MS:-300000}" \
-  --test-reporter=spec --test-reporter-destination=stdout \
-  --test-reporter=tap --test-reporter-destination="$tap" \
-  "${files[@]}"
-host_rc=$?
+# fails that test instead of eating CI's time. The spec reporter is for people; the TAP copy ($1)
+# is what we count. $2 is the delegate set, the rest the files.
+run_files() {
+  local out=$1 delegates=$2
+  shift 2
+  PLEXUS_TEST_DELEGATES=$delegates node --import tsx --test --test-concurrency=1 --test-timeout="${PLEXUS_TEST_TIMEOUT_MS:-300000}" \
+    --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter=tap --test-reporter-destination="$out" \
+    "$@"
+}
 
 # the last "# pass N" (TAP) or "ℹ pass N" (spec) summary line in file $1, 0 when absent; \r
 # removed because a VM's serial console ends lines with \r\n
 count() { tr -d '\r' <"$1" 2>/dev/null | grep -aE "^(# |ℹ )$2 [0-9]+$" | tail -n 1 | grep -oE '[0-9]+$' || echo 0; }
-passed=$(count "$tap" pass)
-failed=$(( $(count "$tap" fail) + $(count "$tap" cancelled) ))
-skipped=$(( $(count "$tap" skipped) + $(count "$tap" todo) ))
-if [ "$host_rc" != 0 ] && [ "$failed" = 0 ]; then
-  echo "test.sh: the test runner exited $host_rc without reporting a failed test" >&2
-  failed=$((failed + 1))
+passed=0
+failed=0
+skipped=0
+# Adds a pass's counts from its TAP file $1; $2 is its runner's exit status, $3 names it.
+tally() {
+  local f
+  f=$(( $(count "$1" fail) + $(count "$1" cancelled) ))
+  passed=$((passed + $(count "$1" pass)))
+  failed=$((failed + f))
+  skipped=$(( skipped + $(count "$1" skipped) + $(count "$1" todo) ))
+  if [ "$2" != 0 ] && [ "$f" = 0 ]; then
+    echo "test.sh: the $3 runner exited $2 without reporting a failed test" >&2
+    failed=$((failed + 1))
+  fi
+}
+
+start=$SECONDS
+run_files "$tap" "$host_delegates" "${files[@]}"
+tally "$tap" $? "test"
+host_s=$((SECONDS - start))
+
+if [ ${#e2e[@]} -gt 0 ]; then
+  echo
+  echo "== e2e suites again, built-in delegates in-process (PLEXUS_TEST_DELEGATES=builtin) =="
+  start=$SECONDS
+  run_files "$tap_builtin" builtin "${e2e[@]}"
+  tally "$tap_builtin" $? "built-in e2e"
+  echo "test.sh: host suite ${host_s} s, built-in e2e pass $((SECONDS - start)) s"
 fi
 
 leaks=$(comm -13 <(echo "$before") <(snapshot))

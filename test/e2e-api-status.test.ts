@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { uniq, uplink } from './helpers/host';
-import { requireBuild } from './helpers/plexus';
+import { named, requireBuild, requireInProcessDelegates } from './helpers/plexus';
 import {
   apiServer,
   bridgeConf,
@@ -27,6 +27,7 @@ import {
 } from './helpers/world';
 
 requireBuild();
+requireInProcessDelegates();
 
 const CLUSTER = '10.212.0.0/24';
 
@@ -41,7 +42,7 @@ function twoNetworks(t: Parameters<typeof hostBridge>[0], w: World, podNs: strin
 
 const podPath = (ns: string, name: string) => `/api/v1/namespaces/${ns}/pods/${name}`;
 
-test('pod annotations handed over by the runtime: no GET of the pod, network-status still written', async (t) => {
+test(named('pod annotations handed over by the runtime: no GET of the pod, network-status still written'), async (t) => {
   const w = await world(t, CLUSTER);
   const podNs = uniq('pns');
   const parents = twoNetworks(t, w, podNs);
@@ -78,7 +79,7 @@ test('pod annotations handed over by the runtime: no GET of the pod, network-sta
   assert.deepEqual(w.footprint(parents), EMPTY);
 });
 
-test('K8S_POD_UID not matching the pod: a clear error and nothing attached', async (t) => {
+test(named('K8S_POD_UID not matching the pod: a clear error and nothing attached'), async (t) => {
   const w = await world(t, CLUSTER);
   const podNs = uniq('pns');
   const parents = twoNetworks(t, w, podNs);
@@ -97,7 +98,7 @@ test('K8S_POD_UID not matching the pod: a clear error and nothing attached', asy
   assert.ok(!w.api.requests().some((r) => r.method !== 'GET'), 'nothing written');
 });
 
-test('a pod re-created while the runtime handed over its annotations: the status write is refused and everything rolled back', async (t) => {
+test(named('a pod re-created while the runtime handed over its annotations: the status write is refused and everything rolled back'), async (t) => {
   const w = await world(t, CLUSTER);
   const podNs = uniq('pns');
   const parents = twoNetworks(t, w, podNs);
@@ -114,7 +115,7 @@ test('a pod re-created while the runtime handed over its annotations: the status
   assert.equal(podAnnotations(w.api, pod)[STATUS], undefined, 'the new pod got no status');
 });
 
-test('DEL needs no API: NADs and pod deleted, API failing — no request, everything removed', async (t) => {
+test(named('DEL needs no API: NADs and pod deleted, API failing — no request, everything removed'), async (t) => {
   const w = await world(t, CLUSTER);
   const podNs = uniq('pns');
   const parents = twoNetworks(t, w, podNs);
@@ -138,7 +139,7 @@ test('DEL needs no API: NADs and pod deleted, API failing — no request, everyt
   assert.deepEqual(w.footprint(parents), EMPTY);
 });
 
-test('DEL with the API server stopped removes everything', async (t) => {
+test(named('DEL with the API server stopped removes everything'), async (t) => {
   const api = await apiServer(t);
   const w = await world(t, CLUSTER, api);
   const podNs = uniq('pns');
@@ -156,7 +157,7 @@ test('DEL with the API server stopped removes everything', async (t) => {
   assert.deepEqual(w.footprint(parents), EMPTY);
 });
 
-test('GET pod answered 503 twice, then 200: ADD retries and succeeds', async (t) => {
+test(named('GET pod answered 503 twice, then 200: ADD retries and succeeds'), async (t) => {
   const w = await world(t, CLUSTER);
   const podNs = uniq('pns');
   const parents = twoNetworks(t, w, podNs);
@@ -177,7 +178,7 @@ test('GET pod answered 503 twice, then 200: ADD retries and succeeds', async (t)
   assert.deepEqual(w.footprint(parents), EMPTY);
 });
 
-test('token rotation: the tokenFile is read on every call', async (t) => {
+test(named('token rotation: the tokenFile is read on every call'), async (t) => {
   const api = await apiServer(t, 'first-token');
   const w = await world(t, CLUSTER, api);
   const tokenFile = join(w.dir, 'token');

@@ -1,12 +1,13 @@
 // The meta-plugin end to end with the Kubernetes API (the test apiserver over TLS with a bearer
-// token): pods and NADs select networks, the built binary attaches them with the reference
-// plugins in real namespaces, and network-status, events, journal and caches say what happened.
+// token): pods and NADs select networks, the built binary attaches them with the delegate set
+// under test (helpers/plexus.ts DELEGATES) in real namespaces, and network-status, events,
+// journal and caches say what happened.
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { uniq, uplink } from './helpers/host';
-import { requireBuild } from './helpers/plexus';
+import { named, requireBuild, requireInProcessDelegates } from './helpers/plexus';
 import {
   bridgeConf,
   bridgePorts,
@@ -31,11 +32,12 @@ import {
 } from './helpers/world';
 
 requireBuild();
+requireInProcessDelegates();
 
 const CLUSTER = '10.211.0.0/24';
 const noPrefix = (cidr: string) => cidr.replace(/\/\d+$/, '');
 
-test('comma form: numbering with gaps, a network twice, network-status, events, CHECK and DEL', async (t) => {
+test(named('comma form: numbering with gaps, a network twice, network-status, events, CHECK and DEL'), async (t) => {
   const w = await world(t, CLUSTER);
   const podNs = uniq('pns');
   const other = uniq('ons');
@@ -146,7 +148,7 @@ test('comma form: numbering with gaps, a network twice, network-status, events, 
   assert.deepEqual(w.api.requests(), [], 'DEL does not talk to the API');
 });
 
-test('JSON form: interface, ips through static IPAM, mac, cni-args reaching the plugin', async (t) => {
+test(named('JSON form: interface, ips through static IPAM, mac, cni-args reaching the plugin'), async (t) => {
   const w = await world(t, CLUSTER);
   const podNs = uniq('pns');
   const up = uplink(t);
@@ -203,7 +205,7 @@ test('JSON form: interface, ips through static IPAM, mac, cni-args reaching the 
   assert.deepEqual(w.footprint([up]), EMPTY);
 });
 
-test('v1.multus-cni.io/default-network replaces the cluster network', async (t) => {
+test(named('v1.multus-cni.io/default-network replaces the cluster network'), async (t) => {
   const w = await world(t, CLUSTER);
   const podNs = uniq('pns');
   const altBr = hostBridge(t);
@@ -237,7 +239,7 @@ test('v1.multus-cni.io/default-network replaces the cluster network', async (t) 
   assert.deepEqual(w.footprint([altBr, sideBr]), EMPTY);
 });
 
-test('namespaceIsolation: own and global namespaces are allowed, others refused before anything is attached', async (t) => {
+test(named('namespaceIsolation: own and global namespaces are allowed, others refused before anything is attached'), async (t) => {
   const w = await world(t, CLUSTER);
   const podNs = uniq('pns');
   const global = uniq('gns');
@@ -268,7 +270,7 @@ test('namespaceIsolation: own and global namespaces are allowed, others refused 
   assert.equal(podAnnotations(w.api, bad)[STATUS], undefined);
 });
 
-test('a NAD without spec.config is resolved from confDir by name, a conflist before a conf', async (t) => {
+test(named('a NAD without spec.config is resolved from confDir by name, a conflist before a conf'), async (t) => {
   const w = await world(t, CLUSTER);
   const podNs = uniq('pns');
   const br = hostBridge(t);
@@ -301,7 +303,7 @@ test('a NAD without spec.config is resolved from confDir by name, a conflist bef
   assert.deepEqual(w.footprint([br, up]), EMPTY);
 });
 
-test('ips on a network whose plugins do not declare the capability: code 2, nothing attached', async (t) => {
+test(named('ips on a network whose plugins do not declare the capability: code 2, nothing attached'), async (t) => {
   const w = await world(t, CLUSTER);
   const podNs = uniq('pns');
   const br = hostBridge(t);

@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import { startApiServer, type FakeApi } from './apiserver/server';
 import type { Json, JsonObject } from '../src/cni/validate';
 import { ip, uniq } from './helpers/host';
-import { requireBuild } from './helpers/plexus';
+import { named, requireBuild, requireInProcessDelegates } from './helpers/plexus';
 import {
   bridgeConf,
   hostBridge,
@@ -29,6 +29,7 @@ import {
 } from './helpers/world';
 
 requireBuild();
+requireInProcessDelegates();
 
 const CLUSTER = '10.213.0.0/24';
 
@@ -224,7 +225,7 @@ before(async () => {
 after(() => api?.close());
 
 for (const k of CASES) {
-  test(`bad input: ${k.name}`, async (t) => {
+  test(named(`bad input: ${k.name}`), async (t) => {
     const w = await world(t, CLUSTER, api);
     const podNs = uniq('bad');
     const br = hostBridge(t);
@@ -271,6 +272,6 @@ for (const k of CASES) {
   });
 }
 
-test('the matrix has at least 25 cases', () => {
+test(named('the matrix has at least 25 cases'), () => {
   assert.ok(CASES.length >= 25, String(CASES.length));
 });

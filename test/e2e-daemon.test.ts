@@ -1,38 +1,46 @@
 // Daemon mode: the per-call plexus forwards to a resident `plexus daemon`, and does the work itself
 // when the daemon is gone, so a stopped daemon never blocks attaching or tearing down a pod.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { addrsIn, linkNamesIn, netns, removeLinkAfter, tempDir, uniq } from './helpers/host';
 import { reservedIps } from './helpers/ipam';
-import { PLEXUS, requireBuild, runPlugin } from './helpers/plexus';
+import { checkDelegateLog, DELEGATES, named, PLEXUS, requireBuild, requireInProcessDelegates, runPlugin } from './helpers/plexus';
 
 requireBuild();
+requireInProcessDelegates();
+
+interface Daemon {
+  /** Everything the daemon wrote to stderr so far: it logs the requests it serves. */
+  log(): string;
+  /** SIGTERM, then its delegate log checked the way runPlugin checks a one-shot call's; once only. */
+  stop(): Promise<void>;
+}
 
 /** Starts `plexus daemon DIR` and resolves once it says it listens (no sleeping). */
-function startDaemon(dir: string): Promise<ChildProcess> {
+function startDaemon(dir: string): Promise<Daemon> {
   return new Promise((resolve, reject) => {
     const d = spawn(PLEXUS, ['daemon', dir], { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '' } });
     let err = '';
+    // 'close', not 'exit': the log is complete only once stderr is read to the end.
+    const closed = new Promise<void>((done) => d.once('close', () => done()));
+    let stopped: Promise<void> | undefined;
+    const stop = async () => {
+      if (d.exitCode === null && d.signalCode === null) d.kill('SIGTERM');
+      await closed;
+      checkDelegateLog(err, 'plexus daemon');
+    };
     d.stderr!.setEncoding('utf8').on('data', (c: string) => {
       err += c;
-      if (err.includes('listening on')) resolve(d);
+      if (err.includes('listening on')) resolve({ log: () => err, stop: () => (stopped ??= stop()) });
     });
     d.on('exit', (code) => reject(new Error(`daemon exited with ${code}: ${err}`)));
   });
 }
 
-function stopDaemon(d: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (d.exitCode !== null) return resolve();
-    d.once('exit', () => resolve());
-    d.kill('SIGTERM');
-  });
-}
-
-test('ADD goes through the daemon; DEL falls back to the one-shot path once the daemon is stopped', async (t) => {
+test(named('ADD goes through the daemon; DEL falls back to the one-shot path once the daemon is stopped'), async (t) => {
   const dir = tempDir(t);
   const sockDir = join(dir, 'run');
   const ipamDir = join(dir, 'ipam');
@@ -40,7 +48,7 @@ test('ADD goes through the daemon; DEL falls back to the one-shot path once the 
   const bridge = uniq('pxb');
   removeLinkAfter(t, bridge);
   const daemon = await startDaemon(sockDir);
-  t.after(() => stopDaemon(daemon));
+  t.after(() => daemon.stop());
   const conf = JSON.stringify({
     cniVersion: '1.0.0',
     name: 'plexus-net',
@@ -57,8 +65,9 @@ test('ADD goes through the daemon; DEL falls back to the one-shot path once the 
   assert.match(addrsIn(ns.name, 'eth0')[0] ?? '', /^10\.196\.0\.\d+\/24$/);
   assert.ok(existsSync(join(dir, 'cni', '_plexus', `${id}.json`)));
 
-  await stopDaemon(daemon);
+  await daemon.stop();
   assert.ok(!existsSync(join(sockDir, 'plexus.sock')), 'the daemon removed its socket');
+  if (DELEGATES === 'builtin') assert.match(daemon.log(), /"msg":"delegate runs in-process"/, 'the daemon ran the bridge in-process');
   const del = await runPlugin({ command: 'DEL', containerId: id, netns: ns.path, ifname: 'eth0', stdin: conf });
   assert.equal(del.status, 0, del.stdout + del.stderr);
   assert.match(del.stderr, /phase config parsed/, 'the per-call process did the DEL itself');
@@ -66,11 +75,11 @@ test('ADD goes through the daemon; DEL falls back to the one-shot path once the 
   assert.deepEqual(reservedIps(ipamDir, 'cluster'), []);
 });
 
-test('errors from the daemon reach the runtime exactly as a one-shot call prints them', async (t) => {
+test(named('errors from the daemon reach the runtime exactly as a one-shot call prints them'), async (t) => {
   const dir = tempDir(t);
   const sockDir = join(dir, 'run');
   const daemon = await startDaemon(sockDir);
-  t.after(() => stopDaemon(daemon));
+  t.after(() => daemon.stop());
   const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'n', type: 'plexus', daemonSocketDir: sockDir, logLevel: 'nonsense', delegates: [{ type: 'bridge', name: 'x' }] });
   const viaDaemon = await runPlugin({ command: 'ADD', containerId: 'c1', netns: '/var/run/netns/none', ifname: 'eth0', stdin: conf });
   const direct = await runPlugin({ command: 'ADD', containerId: 'c1', netns: '/var/run/netns/none', ifname: 'eth0', stdin: conf.replace(sockDir, join(dir, 'nowhere')) });
@@ -80,7 +89,7 @@ test('errors from the daemon reach the runtime exactly as a one-shot call prints
   assert.match(String(viaDaemon.json().msg), /^logLevel: /);
 });
 
-test('plexus-shim (C) forwards to the daemon, and runs plexus itself when the daemon is gone', async (t) => {
+test(named('plexus-shim (C) forwards to the daemon, and runs plexus itself when the daemon is gone'), async (t) => {
   const dir = tempDir(t);
   const sockDir = join(dir, 'run');
   const ipamDir = join(dir, 'ipam');
@@ -89,7 +98,7 @@ test('plexus-shim (C) forwards to the daemon, and runs plexus itself when the da
   removeLinkAfter(t, bridge);
   const shim = join(PLEXUS, '..', 'plexus-shim');
   const daemon = await startDaemon(sockDir);
-  t.after(() => stopDaemon(daemon));
+  t.after(() => daemon.stop());
   const conf = JSON.stringify({
     cniVersion: '1.0.0',
     name: 'plexus-net',
@@ -110,7 +119,8 @@ test('plexus-shim (C) forwards to the daemon, and runs plexus itself when the da
   assert.equal((add.json().interfaces as { name: string }[])[0]?.name, bridge);
   assert.match(addrsIn(ns.name, 'eth0')[0] ?? '', /^10\.196\.1\.\d+\/24$/);
 
-  await stopDaemon(daemon);
+  await daemon.stop();
+  if (DELEGATES === 'builtin') assert.match(daemon.log(), /"msg":"delegate runs in-process"/, 'the daemon ran the bridge in-process');
   const del = await runPlugin({ bin: shim, command: 'DEL', containerId: id, netns: ns.path, ifname: 'eth0', stdin: conf });
   assert.equal(del.status, 0, del.stdout + del.stderr);
   assert.match(del.stderr, /phase config parsed/, 'the shim exec-ed plexus, which did the DEL');

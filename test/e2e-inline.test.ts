@@ -1,14 +1,16 @@
 // The meta-plugin end to end without the Kubernetes API: inline and file-based networks, run by
-// the real reference plugins in real namespaces, exactly as a runtime would call plexus.
+// the delegate set under test (helpers/plexus.ts DELEGATES) in real namespaces, exactly as a
+// runtime would call plexus.
 import assert from 'node:assert/strict';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { linkNamesIn, netns, tempDir, uniq, uplink, removeLinkAfter, addrsIn, tryIp } from './helpers/host';
 import { reservedIps } from './helpers/ipam';
-import { REFERENCE_PLUGINS, requireBuild, runPlugin } from './helpers/plexus';
+import { named, REFERENCE_PLUGINS, requireBuild, requireInProcessDelegates, runPlugin } from './helpers/plexus';
 
 requireBuild();
+requireInProcessDelegates();
 
 interface Setup {
   dir: string;
@@ -49,7 +51,7 @@ function macvlanConf(name: string, master: string, ipamDir: string, subnet: stri
   return JSON.stringify({ cniVersion: '1.0.0', name, type: 'macvlan', master, mode: 'bridge', ipam: { type: 'host-local', dataDir: ipamDir, ranges: [[{ subnet }]] } });
 }
 
-test('ADD attaches the cluster network and defaultNetworks, CHECK passes, DEL removes everything', async (t) => {
+test(named('ADD attaches the cluster network and defaultNetworks, CHECK passes, DEL removes everything'), async (t) => {
   const s = setup(t);
   const ns = netns(t);
   const up = uplink(t);
@@ -87,7 +89,7 @@ test('ADD attaches the cluster network and defaultNetworks, CHECK passes, DEL re
   assert.equal(again.stdout, '');
 });
 
-test('CHECK fails when an attached interface was deleted, naming it', async (t) => {
+test(named('CHECK fails when an attached interface was deleted, naming it'), async (t) => {
   const s = setup(t);
   const ns = netns(t);
   const up = uplink(t);
@@ -102,7 +104,7 @@ test('CHECK fails when an attached interface was deleted, naming it', async (t) 
   assert.match(String(check.json().msg), /storage.*net1 is missing/);
 });
 
-test('a delegate failing mid-chain rolls back what was attached and leaves nothing', async (t) => {
+test(named('a delegate failing mid-chain rolls back what was attached and leaves nothing'), async (t) => {
   const s = setup(t);
   const ns = netns(t);
   writeFileSync(join(s.confDir, 'broken.conf'), macvlanConf('broken', 'pxnosuchdev0', s.ipamDir, '10.198.2.0/24'));
@@ -119,7 +121,7 @@ test('a delegate failing mid-chain rolls back what was attached and leaves nothi
   assert.ok(!existsSync(join(s.cniDir, '_plexus', `${id}.json`)), 'no journal record left');
 });
 
-test('DEL works when the network namespace is already gone', async (t) => {
+test(named('DEL works when the network namespace is already gone'), async (t) => {
   const s = setup(t);
   const ns = netns(t);
   const conf = s.conf();
@@ -134,11 +136,12 @@ test('DEL works when the network namespace is already gone', async (t) => {
   assert.equal(del2.status, 0);
 });
 
-test('a delegate DEL that fails keeps the record and returns code 11; a retry finishes the job', async (t) => {
+test(named('a delegate DEL that fails keeps the record and returns code 11; a retry finishes the job'), async (t) => {
   const s = setup(t);
   const ns = netns(t);
   const up = uplink(t);
   // The secondary network's plugin lives only in binDir, and goes missing between ADD and DEL.
+  // A copy of the reference macvlan in either mode: plexus runs a built-in only under its own name.
   const binDir = join(s.dir, 'bin');
   mkdirSync(binDir);
   copyFileSync(join(REFERENCE_PLUGINS, 'macvlan'), join(binDir, 'pxmacvlan'));
@@ -165,7 +168,7 @@ test('a delegate DEL that fails keeps the record and returns code 11; a retry fi
   assert.ok(!existsSync(join(s.cniDir, '_plexus', `${id}.json`)));
 });
 
-test('GC tears down containers missing from valid-attachments and keeps the valid ones', async (t) => {
+test(named('GC tears down containers missing from valid-attachments and keeps the valid ones'), async (t) => {
   const s = setup(t);
   const keep = netns(t);
   const stale = netns(t);
@@ -185,7 +188,7 @@ test('GC tears down containers missing from valid-attachments and keeps the vali
   assert.ok(!existsSync(join(s.cniDir, '_plexus', `${staleId}.json`)));
 });
 
-test('results are converted to the version plexus is configured for', async (t) => {
+test(named('results are converted to the version plexus is configured for'), async (t) => {
   const s = setup(t, '0.3.1');
   const ns = netns(t);
   const conf = s.conf();
@@ -199,7 +202,7 @@ test('results are converted to the version plexus is configured for', async (t) 
   assert.equal(ips[0]?.version, '4', '0.3.x results carry ips[].version');
 });
 
-test('DEL deletes plain links in one request but leaves a tuning chain its link for its own DEL', async (t) => {
+test(named('DEL deletes plain links in one request but leaves a tuning chain its link for its own DEL'), async (t) => {
   const s = setup(t);
   const ns = netns(t);
   const up = uplink(t);

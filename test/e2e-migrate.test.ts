@@ -8,24 +8,25 @@ import { test } from 'node:test';
 import { formatLibcniCache, libcniCachePath } from '../src/delegates/multus-cache';
 import { linkNamesIn, netns, removeLinkAfter, tempDir, uniq, uplink } from './helpers/host';
 import { reservedIps } from './helpers/ipam';
-import { REFERENCE_PLUGINS, requireBuild, runPlugin, runtimeEnv } from './helpers/plexus';
+import { named, REFERENCE_PLUGINS, requireBuild, requireInProcessDelegates, runPlugin, runtimeEnv } from './helpers/plexus';
 
 requireBuild();
+requireInProcessDelegates();
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
-/** Runs a reference plugin directly, as Multus (through libcni) did. */
+/** Runs a reference plugin directly, as Multus (through libcni) did, whichever set plexus's DEL then uses. */
 function reference(type: string, command: string, id: string, nsPath: string, ifname: string, args: string, conf: string): string {
   const r = spawnSync(join(REFERENCE_PLUGINS, type), [], {
     input: conf,
     encoding: 'utf8',
-    env: runtimeEnv({ command, containerId: id, netns: nsPath, ifname, args, stdin: conf }),
+    env: runtimeEnv({ command, containerId: id, netns: nsPath, ifname, args, path: REFERENCE_PLUGINS, stdin: conf }),
   });
   assert.equal(r.status, 0, `${type} ${command}: ${r.stdout}${r.stderr}`);
   return r.stdout;
 }
 
-test('DEL tears down a pod that Multus attached, from its scratch file and libcni cache', async (t) => {
+test(named('DEL tears down a pod that Multus attached, from its scratch file and libcni cache'), async (t) => {
   const dir = tempDir(t);
   const cniDir = join(dir, 'multus');
   const ipamDir = join(dir, 'ipam');

@@ -10,7 +10,7 @@ import type { TestContext } from 'node:test';
 import { startApiServer, type FakeApi } from '../apiserver/server';
 import type { JsonObject } from '../../src/cni/validate';
 import { ip, linksIn, netns, tempDir, tryIp, uniq } from './host';
-import { REFERENCE_PLUGINS, runPlugin, type Outcome } from './plexus';
+import { delegateBin, runPlugin, type Outcome } from './plexus';
 
 type Cleanup = Pick<TestContext, 'after'>;
 
@@ -58,12 +58,15 @@ export function macvlanConf(name: string, master: string, ipam: JsonObject, extr
   return JSON.stringify({ cniVersion: '1.0.0', name, type: 'macvlan', master, mode: 'bridge', ipam, ...extra });
 }
 
-/** A plugin that keeps each request's stdin in `spyDir/<VERB>-<ifname>.json`, then runs `real`. */
+/**
+ * A plugin that keeps each request's stdin in `spyDir/<VERB>-<ifname>.json`, then runs `real` of
+ * the delegate set under test (exec'd: the spy stands between plexus and the plugin).
+ */
 export function spyPlugin(binDir: string, spyDir: string, name: string, real: string): string {
   const path = join(binDir, name);
   writeFileSync(
     path,
-    `#!/bin/sh\nf="${spyDir}/$CNI_COMMAND-$CNI_IFNAME.json"\ncat > "$f"\nexec ${join(REFERENCE_PLUGINS, real)} < "$f"\n`,
+    `#!/bin/sh\nf="${spyDir}/$CNI_COMMAND-$CNI_IFNAME.json"\ncat > "$f"\nexec ${delegateBin(real)} < "$f"\n`,
   );
   chmodSync(path, 0o755);
   return name;
@@ -273,7 +276,7 @@ export async function world(t: Cleanup, clusterSubnet: string, api?: FakeApi): P
         ...extra,
       }),
     run: (command, containerId, args, stdin, env) =>
-      runPlugin({ command, containerId, netns: ns.path, ifname: 'eth0', args, path: REFERENCE_PLUGINS, stdin, env }),
+      runPlugin({ command, containerId, netns: ns.path, ifname: 'eth0', args, stdin, env }),
     footprint: (parents = []) => footprint(ns.name, [clusterBridge, ...parents], w.ipamDir, w.cniDir),
   };
 }
