@@ -1,4 +1,5 @@
-// `make demo`: one pod attached to three networks by plexus, the way a node runs it.
+// `make demo`: one pod attached to three networks by plexus, the way a node runs it, with plexus's
+// own plugins as the delegates.
 //
 // The demo plays the cluster (a test Kubernetes API server in this process), the operator (it
 // creates NetworkAttachmentDefinitions and a pod) and containerd (it runs dist/bin/plexus with
@@ -16,8 +17,14 @@ import { describeFailure, runPlexus, stopRunning, type CniCall } from './demo/pl
 
 const ROOT = resolve(__dirname, '..');
 const PLEXUS = join(ROOT, 'dist', 'bin', 'plexus');
-// The delegates are the reference plugins, found the way containerd finds them (CNI_PATH).
-const PLUGIN_DIR = '/usr/lib/cni';
+// The delegates are found the way containerd finds them (CNI_PATH), on a node where plexus is
+// installed: its own macvlan and bridge (links to dist/bin/plexus, run in-process), IPAM from
+// Debian's containernetworking-plugins. PLEXUS_DEMO_DELEGATES=reference uses only those.
+const OUR_PLUGINS = join(ROOT, 'dist', 'bin');
+const REFERENCE_PLUGINS = '/usr/lib/cni';
+const REFERENCE_ONLY = process.env.PLEXUS_DEMO_DELEGATES === 'reference';
+const BIN_DIR = REFERENCE_ONLY ? REFERENCE_PLUGINS : OUR_PLUGINS;
+const PLUGIN_PATH = REFERENCE_ONLY ? REFERENCE_PLUGINS : `${OUR_PLUGINS}:${REFERENCE_PLUGINS}`;
 const NETWORKS_ANNOTATION = 'k8s.v1.cni.cncf.io/networks';
 const STATUS_ANNOTATION = 'k8s.v1.cni.cncf.io/network-status';
 const POD_NS = 'demo';
@@ -131,8 +138,12 @@ function sweepStale(): void {
 function preflight(): void {
   if (process.getuid?.() !== 0) throw new DemoError('the demo creates network namespaces and links: run it as root');
   if (!existsSync(PLEXUS)) throw new DemoError(`${PLEXUS} is missing: run make build`);
-  for (const p of ['bridge', 'macvlan', 'host-local', 'static']) {
-    if (!existsSync(join(PLUGIN_DIR, p))) throw new DemoError(`${join(PLUGIN_DIR, p)} is missing: install containernetworking-plugins (make deps)`);
+  const needed = REFERENCE_ONLY ? ['bridge', 'macvlan', 'host-local', 'static'] : ['host-local', 'static'];
+  for (const p of needed) {
+    if (!existsSync(join(REFERENCE_PLUGINS, p))) throw new DemoError(`${join(REFERENCE_PLUGINS, p)} is missing: install containernetworking-plugins (make deps)`);
+  }
+  if (!REFERENCE_ONLY) {
+    for (const p of ['bridge', 'macvlan']) if (!existsSync(join(OUR_PLUGINS, p))) throw new DemoError(`${join(OUR_PLUGINS, p)} is missing: run make build`);
   }
 }
 
@@ -176,6 +187,7 @@ async function story(): Promise<void> {
     confDir: join(root, 'etc/cni/multus/net.d'), // plexus looks up named networks here
     cniDir: join(root, 'var/lib/cni/multus'), // plexus's journal and libcni's result cache
     ipamDir: join(root, 'var/lib/cni/networks'), // host-local's reservations
+    logDir: join(root, 'var/log'), // plexus's logFile
   };
   for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true, mode: 0o700 });
 
@@ -222,6 +234,7 @@ async function story(): Promise<void> {
     isGateway: true,
     ipam: { type: 'host-local', dataDir: dirs.ipamDir, ranges: [[{ subnet: '10.76.0.0/24' }]], routes: [{ dst: '0.0.0.0/0' }] },
   };
+  const logFile = join(dirs.logDir, 'plexus.log');
   const plexusConf = {
     cniVersion: '1.1.0',
     name: 'plexus-demo',
@@ -229,7 +242,10 @@ async function story(): Promise<void> {
     kubeconfig,
     confDir: dirs.confDir,
     cniDir: dirs.cniDir,
-    binDir: PLUGIN_DIR,
+    binDir: BIN_DIR,
+    // Debug lines in a file of the demo's, so it can show how each delegate ran.
+    logLevel: 'debug',
+    logFile: logFile,
     delegates: [clusterNetwork],
   };
   const confText = prettyJson(plexusConf);
@@ -303,7 +319,7 @@ async function story(): Promise<void> {
     netns: netnsPath,
     ifname: 'eth0',
     args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${POD_NS};K8S_POD_NAME=${POD_NAME};K8S_POD_INFRA_CONTAINER_ID=${containerId};K8S_POD_UID=${uid}`,
-    path: PLUGIN_DIR,
+    path: PLUGIN_PATH,
     stdin,
   });
   const add = call('ADD', confText);
@@ -327,6 +343,14 @@ async function story(): Promise<void> {
   const result = JSON.parse(resultText) as { cniVersion?: string; ips?: { address: string; gateway?: string; interface?: number }[]; interfaces?: { name: string }[] };
   const summary = (result.ips ?? []).map((a) => `${result.interfaces?.[a.interface ?? -1]?.name ?? '?'} ${a.address}${a.gateway ? ` via ${a.gateway}` : ''}`);
   say(`it returned the cluster network's result (CNI ${result.cniVersion}): ${summary.join(', ')}`);
+
+  // How plexus ran each delegate, from its debug log: in-process or exec'd.
+  say();
+  say(`how plexus ran the delegates (its log, ${logFile}):`);
+  const runs = delegateRuns(readFileSync(logFile, 'utf8'), 'ADD');
+  if (runs.length === 0) throw new DemoError(`${logFile} records no delegate run for ADD`);
+  table(['interface', 'plugin', 'ran'], runs.map((r) => [r.ifname, r.type, r.how]));
+  checkInterrupted();
 
   // 6. What the kernel now has in the pod.
   heading("The pod's interfaces, read from its network namespace");
@@ -444,3 +468,16 @@ main().then(
     process.exit(1);
   },
 );
+
+/** The "delegate runs in-process" / "delegate exec" debug lines of one verb, in order. */
+function delegateRuns(log: string, verb: string): { ifname: string; type: string; how: string }[] {
+  const out: { ifname: string; type: string; how: string }[] = [];
+  for (const line of log.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const l = JSON.parse(line) as Record<string, unknown>;
+    if (l.verb !== verb || (l.msg !== 'delegate runs in-process' && l.msg !== 'delegate exec')) continue;
+    const how = l.msg === 'delegate exec' ? `exec ${String(l.bin)}` : 'in-process (plexus built-in)';
+    out.push({ ifname: String(l.ifname), type: String(l.type), how });
+  }
+  return out;
+}
