@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { linkNamesIn, netns, tempDir, uniq, uplink, removeLinkAfter, addrsIn, tryIp } from './helpers/host';
+import { addrsIn, ip, linkNamesIn, netns, removeLinkAfter, tempDir, tryIp, uniq, uplink } from './helpers/host';
 import { reservedIps } from './helpers/ipam';
-import { named, REFERENCE_PLUGINS, requireBuild, requireInProcessDelegates, runPlugin } from './helpers/plexus';
+import { DELEGATES, named, REFERENCE_PLUGINS, requireBuild, requireInProcessDelegates, runPlugin } from './helpers/plexus';
 
 requireBuild();
 requireInProcessDelegates();
@@ -227,4 +227,36 @@ test(named('DEL deletes plain links in one request but leaves a tuning chain its
   assert.deepEqual(linkNamesIn(ns.name), ['lo']);
   assert.deepEqual(reservedIps(s.ipamDir, 'tuned'), []);
   assert.deepEqual(reservedIps(s.ipamDir, 'plain'), []);
+});
+
+test(named('CHECK passes on two pods sharing a bridge whose MAC the kernel moved as ports joined'), async (t) => {
+  const s = setup(t);
+  // No isGateway: the reference bridge then never sets the bridge's MAC, so the kernel gives it
+  // the lowest MAC of its ports; plexus's own bridge pins it when it creates the bridge.
+  const shared = { cniVersion: '1.0.0', name: 'shared', type: 'bridge', bridge: s.bridge, ipam: { type: 'host-local', dataDir: s.ipamDir, ranges: [[{ subnet: '10.199.8.0/24' }]] } };
+  const conf = s.conf({ delegates: [shared] });
+  const pods = [netns(t), netns(t)].map((ns) => ({ ns, id: uniq('ctr') }));
+  const lows = ['02:00:00:00:00:05', '02:00:00:00:00:03'];
+  for (const [i, p] of pods.entries()) {
+    t.after(() => runPlugin({ command: 'DEL', containerId: p.id, netns: p.ns.path, ifname: 'eth0', stdin: conf }));
+    const add = await runPlugin({ command: 'ADD', containerId: p.id, netns: p.ns.path, ifname: 'eth0', stdin: conf });
+    assert.equal(add.status, 0, add.stdout + add.stderr);
+    // Another pod's port with a MAC lower than any random one joins the bridge after each ADD.
+    const low = uniq('pxlow');
+    ip('link', 'add', low, 'address', lows[i]!, 'type', 'veth', 'peer', 'name', `${low}p`);
+    removeLinkAfter(t, low);
+    ip('link', 'set', low, 'master', s.bridge, 'up');
+  }
+  const mac = (JSON.parse(ip('-j', 'link', 'show', s.bridge)) as { address: string }[])[0]!.address;
+  if (DELEGATES === 'reference') assert.equal(mac, lows[1], 'the kernel moved the bridge MAC to its lowest port');
+  else assert.ok(!lows.includes(mac), 'the bridge plexus made kept the MAC it was born with');
+  for (const p of pods) {
+    const check = await runPlugin({ command: 'CHECK', containerId: p.id, netns: p.ns.path, ifname: 'eth0', stdin: conf });
+    assert.equal(check.status, 0, `CHECK of ${p.id}: ${check.stdout}${check.stderr}`);
+  }
+  // A MAC someone set is a real change and still fails CHECK.
+  ip('link', 'set', s.bridge, 'address', '02:00:00:00:00:09');
+  const check = await runPlugin({ command: 'CHECK', containerId: pods[0]!.id, netns: pods[0]!.ns.path, ifname: 'eth0', stdin: conf });
+  assert.notEqual(check.status, 0);
+  assert.match(String(check.json().msg), /Mac doesn't match/);
 });

@@ -18,11 +18,12 @@ import { attachIpamResult, formatResult } from '../../src/cni/result';
 import type { PluginHandlers } from '../../src/cni/skel';
 import type { CniInterface, Result } from '../../src/cni/types';
 import { Fields, isObject } from '../../src/cni/validate';
-import { hasCode, IFF, type Link, linkByIndex, linkByName, listAddrs, Netns, setUp, sysctlKey, writeSysctl } from '../../src/netns';
+import { bridgeMacFollowsPorts, hasCode, IFF, type Link, linkByIndex, linkByName, listAddrs, listLinks, Netns, setUp, sysctlKey, writeSysctl } from '../../src/netns';
 import { checkAddresses, checkLink, checkRoutes, podInterface } from '../common/check';
 import { loadNetConf, type NetConf } from '../common/conf';
 import { configureInterface, parsePolicyRouting, policyTableOf, removePolicyRouting, type PolicyRouting } from '../common/ifconfig';
 import { ipamAdd, ipamCheck, ipamDel, ipamGc, ipamStatus } from '../common/ipam';
+import { ipamNeedsLink } from '../common/ipam-link';
 import { deleteQuietly, withPodNetns } from '../common/link';
 import { createVethToHost, enableForwarding, ensureBridge, ensureGatewayAddr, ensureVlanGateway, setupPort, waitDad, waitOperUp } from './netdev';
 import { type Attachment, findTool } from './firewall';
@@ -264,6 +265,13 @@ async function cmdDel(env: CniEnv, stdin: string): Promise<void> {
   const c = loadConf(stdin, env.args);
   const ipamType = c.net.ipamType;
   const known = previousIps(c);
+  // Every step runs even when an earlier one failed, and the first failure is reported so the
+  // runtime retries: a DEL never turns a failure into a silent leak.
+  const failures: unknown[] = [];
+  // IPAM after the veth is gone (the address is free only once nothing holds it), unless the IPAM
+  // needs the pod's interface for its DEL (dhcp's release), as upstream's bridge does again.
+  const ipamFirst = ipamNeedsLink(ipamType);
+  if (ipamType && ipamFirst) await ipamDel(ipamType, env, stdin).catch((e: unknown) => failures.push(e));
   const cont = env.netns === '' ? null : openIfPresent(env.netns);
   if (cont) {
     try {
@@ -278,10 +286,7 @@ async function cmdDel(env: CniEnv, stdin: string): Promise<void> {
       cont.close();
     }
   }
-  // Every step runs even when an earlier one failed, and the first failure is reported so the
-  // runtime retries: a DEL never turns a failure into a silent leak.
-  const failures: unknown[] = [];
-  if (ipamType) await ipamDel(ipamType, env, stdin).catch((e: unknown) => failures.push(e));
+  if (ipamType && !ipamFirst) await ipamDel(ipamType, env, stdin).catch((e: unknown) => failures.push(e));
   const a = attachment(c, env);
   if (c.macspoofchk) await teardownSpoofCheck(a).catch((e: unknown) => failures.push(e));
   const backend = c.ipMasq && ipamType ? usableBackend(c) : undefined;
@@ -309,7 +314,9 @@ async function cmdCheck(env: CniEnv, stdin: string): Promise<void> {
     const br = linkByName(host, c.bridge);
     if (!br) fail(`CNI created bridge ${c.bridge} in host namespace was not found`);
     if (br.kind !== 'bridge') fail(`Interface ${c.bridge} does not have link type of bridge`);
-    if (brIf.mac && brIf.mac !== br.mac) fail(`Bridge interface ${c.bridge} Mac doesn't match: ${brIf.mac}`);
+    // The kernel moves an unpinned bridge's MAC as ports come and go (a bridge plexus did not
+    // make, or the reference's without isGateway): only a MAC someone set is compared.
+    if (brIf.mac && normalizeHwAddr(brIf.mac) !== br.mac && !bridgeMacFollowsPorts(listLinks(host), br)) fail(`Bridge interface ${c.bridge} Mac doesn't match: ${brIf.mac}`);
     const promisc = (br.flags & IFF.PROMISC) !== 0;
     if (promisc !== c.promiscMode) fail(`Bridge interface ${c.bridge} configured Promisc Mode ${c.promiscMode} doesn't match current state: ${promisc}`);
 

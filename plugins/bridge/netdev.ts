@@ -1,7 +1,8 @@
 // The bridge plugin's kernel objects: the bridge, the veth pair and its bridge port settings
 // (hairpin, isolation, VLANs), the gateway addresses on the bridge (or on its VLAN gateway
 // interface). All through in-process rtnetlink; behaviour follows the reference's bridge.go.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CniError, Code } from '../../src/cni/errors';
 import {
@@ -51,12 +52,39 @@ function trySysctl(ns: Netns, key: string, value: string | number): void {
 }
 
 /**
- * The bridge, created when missing. An existing one is used as it is (MTU and VLAN filtering are
- * only set at creation, like the reference), except that promisc and up are applied.
+ * The MAC a bridge plexus creates is born with: locally administered, unicast, derived from the
+ * machine ID and the bridge's name (as systemd-networkd does for the bridges it makes), so it is
+ * the same after a reboot and differs between nodes. An address given at creation is "set"
+ * (NET_ADDR_SET) and the kernel never replaces it with the lowest MAC of the ports, which is what
+ * made CHECK of an earlier attachment fail when a port with a lower MAC joined (decisions.md).
+ * Random when the machine has no ID.
+ */
+export function bridgeMac(name: string, machineId = readMachineId()): string {
+  const b = machineId ? createHash('sha256').update(`plexus-bridge\0${machineId}\0${name}`).digest() : randomBytes(6);
+  b[0] = (b[0]! & 0xfe) | 0x02;
+  return [...b.subarray(0, 6)].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+function readMachineId(): string {
+  for (const f of ['/etc/machine-id', '/var/lib/dbus/machine-id']) {
+    try {
+      const id = readFileSync(f, 'utf8').trim();
+      if (id) return id;
+    } catch {
+      // next
+    }
+  }
+  return '';
+}
+
+/**
+ * The bridge, created when missing, with its MAC pinned (bridgeMac). An existing one is used as
+ * it is (MTU, VLAN filtering and the MAC are only set at creation, like the reference: a bridge
+ * plexus did not make is not plexus's to change), except that promisc and up are applied.
  */
 export function ensureBridge(host: Netns, b: BridgeSpec): Link {
   try {
-    createBridge(host, b.name, { mtu: b.mtu || undefined, vlanFiltering: b.vlanFiltering || undefined });
+    createBridge(host, b.name, { mtu: b.mtu || undefined, mac: bridgeMac(b.name), vlanFiltering: b.vlanFiltering || undefined });
   } catch (err) {
     if (!hasCode(err, 'EEXIST')) throw new CniError(Code.Internal, `failed to create bridge ${JSON.stringify(b.name)}: ${(err as Error).message}`);
   }

@@ -131,7 +131,13 @@ export function configureInterface(ns: Netns, ifindex: number, result: Result, o
   }
   for (const r of result.routes ?? []) {
     const gw = r.gw ?? gateway(family(r.dst));
-    addRoute(ns, { dst: r.dst, gateway: gw, oif: ifindex, table: r.table ?? table, priority: r.priority, mtu: r.mtu, advmss: r.advmss, scope: r.scope });
+    try {
+      addRoute(ns, { dst: r.dst, gateway: gw, oif: ifindex, table: r.table ?? table, priority: r.priority, mtu: r.mtu, advmss: r.advmss, scope: r.scope });
+    } catch (err) {
+      // The reference's ipam.ConfigureIface skips a route that exists ("the first one wins"): a
+      // second network from the same DHCP server hands out the same default route.
+      if (!hasCode(err, 'EEXIST')) throw err;
+    }
   }
   if (policy) {
     for (const ip of ips) addRule(ns, { family: family(ip.address), src: hostPrefix(ip.address), table: policy.table, priority: policy.priority });

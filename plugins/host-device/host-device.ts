@@ -31,6 +31,7 @@ import { formatPrefix, networkOf, parsePrefix } from '../../src/netns/ipaddr';
 import { loadNetConf, type NetConf } from '../common/conf';
 import { configureInterface } from '../common/ifconfig';
 import { forwardGc, forwardStatus, ipamAdd, ipamCheck, ipamDel } from '../common/ipam';
+import { ipamNeedsLink } from '../common/ipam-link';
 import { type BusDevice, busNetdevs, checkDeviceAddress, hasDpdkDriver, kernelPathNetdevs, resolveDeviceId, SYSFS } from './sysfs';
 
 export type Selector =
@@ -313,7 +314,18 @@ export async function cmdDel(env: CniEnv, stdin: string, sys = SYSFS): Promise<v
   } catch {
     // The function vanished or lost its driver: not userspace-bound now, so look for a netdev.
   }
-  // Device first, then IPAM: the address is free again only once no interface holds it.
+  // Device first, then IPAM: the address is free again only once no interface holds it. Except
+  // for an IPAM that needs the device (dhcp releases its lease through it): IPAM first, and the
+  // device goes home even if that fails, the first failure reported so the runtime retries.
+  if (net.ipamType && ipamNeedsLink(net.ipamType)) {
+    const released = await ipamDel(net.ipamType, env, stdin).then(
+      () => undefined,
+      (e: unknown) => e ?? new Error('IPAM DEL failed'),
+    );
+    if (!dpdk) returnDevice(env, selector, sys);
+    if (released !== undefined) throw released;
+    return;
+  }
   if (!dpdk) returnDevice(env, selector, sys);
   if (net.ipamType) await ipamDel(net.ipamType, env, stdin);
 }

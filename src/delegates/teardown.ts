@@ -95,6 +95,26 @@ function pluginTypes(config: string): string[] {
   }
 }
 
+/**
+ * Whether an attachment's link may go in the pod-wide delete before its plugins' DELs run: every
+ * plugin of its chain only deletes the link on DEL (LINK_ONLY_DEL), and no plugin's IPAM needs the
+ * link for its own DEL (dhcp sends its release through it: plugins/common/ipam-link.ts). Those
+ * attachments keep their link until their plugin's DEL, which runs IPAM before deleting it.
+ */
+function linkGoesFirst(config: string, ipamNeedsLink: (type: string | undefined) => boolean): boolean {
+  let plugins;
+  try {
+    plugins = parseNetworkConfig(config, 'journal').plugins;
+  } catch {
+    return false;
+  }
+  return plugins.every((p) => {
+    const ipam = p.ipam;
+    const ipamType = ipam !== null && typeof ipam === 'object' && !Array.isArray(ipam) && typeof ipam.type === 'string' ? ipam.type : undefined;
+    return typeof p.type === 'string' && LINK_ONLY_DEL.has(p.type) && !ipamNeedsLink(ipamType);
+  });
+}
+
 // Plugins whose DEL deletes the container interface and tolerates finding it already gone: the
 // reference plugins of these names and plexus's own. A chain with anything else (tuning restores
 // a backup onto the link, bandwidth needs the host veth) keeps its links for its own DEL.
@@ -114,7 +134,8 @@ const DELETABLE_KINDS = new Set(['veth', 'macvlan', 'ipvlan', 'vlan', 'macvtap']
  */
 async function deletePodLinksAtOnce(rec: JournalRecord, netns: string): Promise<void> {
   if (netns === '' || !existsSync(netns)) return;
-  const names = new Set(rec.attachments.filter((a) => pluginTypes(a.config).every((t) => LINK_ONLY_DEL.has(t))).map((a) => a.ifname));
+  const { ipamNeedsLink } = await import('../../plugins/common/ipam-link');
+  const names = new Set(rec.attachments.filter((a) => linkGoesFirst(a.config, ipamNeedsLink)).map((a) => a.ifname));
   if (names.size === 0) return;
   const [{ Netns, listLinks, setGroup, deleteLinksInGroupEarly }, { TEARDOWN_GROUP }] = await Promise.all([import('../netns'), import('../../plugins/common/group')]);
   try {

@@ -3,6 +3,7 @@
 // messages the way `bridge link` / `bridge vlan` send them.
 import { AF_BRIDGE, BRIDGE_FLAGS, BRIDGE_VLAN_INFO, IFLA, IFLA_BRIDGE, IFLA_BRPORT, RTEXT_FILTER, RTM } from './consts';
 import { type BridgeOptions, bridgeLinkInfo } from './linkinfo';
+import type { Link } from './linkmsg';
 import type { Netns } from './netns';
 import { type Attr, nla } from './nlattr';
 import { decodeIfInfoMsg, encodeIfInfoMsg, messageAttrs } from './rtnl';
@@ -101,4 +102,19 @@ export function listBridgeVlans(ns: Netns): Map<number, BridgeVlan[]> {
     if (vlans.length > 0) out.set(decodeIfInfoMsg(m.payload).index, vlans);
   }
   return out;
+}
+
+/**
+ * Whether `bridge`'s MAC is the one the kernel picks by itself: a bridge whose address was never
+ * set takes the lowest MAC of its ports (br_stp_recalculate_bridge_id, a bytewise compare) and
+ * moves whenever a port with a lower one joins or its owner leaves. CHECK must not report that
+ * drift as a fault of an attachment. `links`: the namespace's links (listLinks), data in.
+ */
+export function bridgeMacFollowsPorts(links: readonly Link[], bridge: Link): boolean {
+  let lowest: string | null = null;
+  for (const l of links) {
+    if (l.masterIndex !== bridge.index || !l.mac || l.mac === '00:00:00:00:00:00') continue;
+    if (lowest === null || l.mac < lowest) lowest = l.mac; // same width and case: string order is byte order
+  }
+  return lowest !== null && lowest === bridge.mac;
 }
