@@ -11,9 +11,11 @@ command -v tcpdump >/dev/null || need+=(tcpdump)
 [ -x /bin/busybox ] || need+=(busybox-static)   # ping in the policy-routing test; the VM init
 command -v nft >/dev/null || need+=(nftables)
 command -v iptables >/dev/null || need+=(iptables)
+command -v dnsmasq >/dev/null || need+=(dnsmasq-base)   # the DHCP server of test/e2e-dhcp.test.ts
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "install-deps: need root to install: ${need[*]}" >&2; exit 1; fi
   echo "install-deps: installing ${need[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  # Wait for the dpkg lock rather than fail: on a fresh machine unattended-upgrades holds it.
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need[@]}" >/dev/null
 fi

@@ -33,7 +33,7 @@ apt_updated=0
 apt_update() {
   [[ $apt_updated -eq 1 ]] && return 0
   say "apt-get update"
-  as_root apt-get update -qq >&2
+  as_root apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
   apt_updated=1
 }
 # Run "$@" (an apt command); if it fails, refresh the package lists once and retry.
@@ -50,7 +50,8 @@ if ((${#missing[@]})); then
   ts=${EPOCHREALTIME/./}
   say "installing ${missing[*]}"
   [[ -n "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -m1 _Packages || true)" ]] || apt_update
-  apt_retry as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+  # Waits up to 10 min for the dpkg lock (unattended-upgrades on a fresh machine) instead of failing.
+  apt_retry as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}" >&2
   say "installed ${missing[*]} in $(elapsed "$ts")"
 fi
 busybox=/bin/busybox
