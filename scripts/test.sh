@@ -51,8 +51,33 @@ tap=build/test.tap
 tap_builtin=build/test-builtin.tap
 rm -f "$tap" "$tap_builtin"
 
-# A test must leave the machine as it found it; what it leaves behind breaks the next run.
-snapshot() { { ip netns list 2>/dev/null | awk '{print "netns " $1}'; ip -o link show 2>/dev/null | awk -F': ' '{sub(/@.*/, "", $2); print "link " $2}'; } | sort; }
+# A test must leave the machine as it found it; what it leaves behind breaks the next run. Besides
+# namespaces and links: the host-wide sysctls plexus's plugins write (forwarding for an isGateway
+# bridge) or would write by mistake instead of a per-interface key, and the firewall rules
+# (bridge masquerading, spoof checks), counters and set timeouts normalised away.
+SYSCTLS=(net.ipv4.ip_forward net.ipv4.conf.all.forwarding net.ipv4.conf.default.forwarding
+  net.ipv6.conf.all.forwarding net.ipv6.conf.default.forwarding net.ipv6.conf.all.accept_ra
+  net.ipv6.conf.default.accept_ra net.ipv6.conf.all.accept_dad net.ipv6.conf.default.accept_dad
+  net.ipv4.conf.all.arp_notify net.ipv6.conf.all.ndisc_notify net.ipv4.conf.all.rp_filter)
+rules() {
+  local save
+  for save in iptables-save ip6tables-save; do
+    command -v "$save" >/dev/null || continue
+    "$save" 2>/dev/null | awk -v t="$save" '/^#|^COMMIT/ {next} /^\*/ {tab=substr($0, 2); next} {gsub(/ \[[0-9]+:[0-9]+\]/, ""); print t " " tab " " $0}'
+  done
+  command -v nft >/dev/null || return 0
+  nft list ruleset 2>/dev/null | sed -E 's/counter packets [0-9]+ bytes [0-9]+/counter/; s/ expires [0-9a-z.]+//; s/^[[:space:]]+//' |
+    awk '/^table / {tab=$2 " " $3; c=""; print "nft " tab; next} /^(chain|set|map|flowtable) / {c=$1 " " $2; print "nft " tab " " c; next} /^}$|^$/ {next} {print "nft " tab " " c ": " $0}'
+}
+snapshot() {
+  {
+    ip netns list 2>/dev/null | awk '{print "netns " $1}'
+    ip -o link show 2>/dev/null | awk -F': ' '{sub(/@.*/, "", $2); print "link " $2}'
+    local k
+    for k in "${SYSCTLS[@]}"; do echo "sysctl $k=$(sysctl -n "$k" 2>/dev/null || echo absent)"; done
+    rules
+  } | sort
+}
 before=$(snapshot)
 
 # Sequential files (they create kernel objects with fixed names); a per-test timeout so a hang
@@ -100,9 +125,13 @@ if [ ${#e2e[@]} -gt 0 ]; then
   echo "test.sh: host suite ${host_s} s, built-in e2e pass $((SECONDS - start)) s"
 fi
 
-leaks=$(comm -13 <(echo "$before") <(snapshot))
+after=$(snapshot)
+# New namespaces, links, sysctl values and rules; and sysctl values and rules that went away (a
+# rule deleted, a value changed: the old line is gone). Links and namespaces that went away are
+# someone else's on a shared machine.
+leaks=$( (comm -13 <(echo "$before") <(echo "$after") | sed 's/^/+ /'; comm -23 <(echo "$before") <(echo "$after") | grep -E '^(sysctl|iptables|ip6tables|nft)' | sed 's/^/- /') )
 if [ -n "$leaks" ]; then
-  echo "test.sh: the tests left behind:" >&2
+  echo "test.sh: the tests changed the host (+ left behind, - gone or changed):" >&2
   sed 's/^/  /' <<<"$leaks" >&2
   # Fatal in CI, where nothing else runs; a warning on a shared dev machine, where someone
   # else's run may own them.
@@ -113,19 +142,22 @@ if $run_vm; then
   echo
   echo "== VM suite (scripts/vm/run.sh) =="
   vmlog=build/test-vm.log
-  bash scripts/vm/run.sh 2>&1 | tee "$vmlog"
+  vmtap=build/test-vm.tap
+  # The console shows the same spec report as the host suite; the counts come from the TAP copy
+  # run.sh brings back, or from the console's "ℹ pass N" lines when the VM wrote none.
+  PLEXUS_VM_TAP=$PWD/$vmtap bash scripts/vm/run.sh 2>&1 | tee "$vmlog"
   vm_rc=${PIPESTATUS[0]}
-  # The VM suite reports through node's test runner too (TAP "# pass N" or spec "ℹ pass N").
-  vm_pass=$(count "$vmlog" pass)
-  vm_fail=$(( $(count "$vmlog" fail) + $(count "$vmlog" cancelled) ))
+  [ -s "$vmtap" ] || vmtap=$vmlog
+  vm_pass=$(count "$vmtap" pass)
+  vm_fail=$(( $(count "$vmtap" fail) + $(count "$vmtap" cancelled) ))
   passed=$((passed + vm_pass))
   failed=$((failed + vm_fail))
-  skipped=$(( skipped + $(count "$vmlog" skipped) + $(count "$vmlog" todo) ))
+  skipped=$(( skipped + $(count "$vmtap" skipped) + $(count "$vmtap" todo) ))
   if [ "$vm_rc" != 0 ] && [ "$vm_fail" = 0 ]; then
     echo "test.sh: the VM suite exited $vm_rc without reporting a failed test" >&2
     failed=$((failed + 1))
   elif [ "$vm_rc" = 0 ] && [ "$vm_pass" = 0 ] && [ "$vm_fail" = 0 ]; then
-    echo "test.sh: the VM suite passed but reported no '# pass N' line: counted as 0 tests" >&2
+    echo "test.sh: the VM suite passed but reported no pass count: counted as 0 tests" >&2
   fi
 fi
 

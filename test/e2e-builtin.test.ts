@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { addrsIn, linkNamesIn, linksIn, netns, removeLinkAfter, tempDir, uniq, uplink } from './helpers/host';
+import { addrsIn, linkNamesIn, linksIn, netns, removeLinkAfter, restoreHostSysctlsAfter, tempDir, uniq, uplink } from './helpers/host';
 import { reservedIps } from './helpers/ipam';
 import { PLEXUS, requireBuild, runPlugin } from './helpers/plexus';
 
@@ -27,6 +27,8 @@ function world(t: Parameters<typeof tempDir>[0], up: string): World {
   const br1 = uniq('pxb');
   removeLinkAfter(t, br0);
   removeLinkAfter(t, br1);
+  // The cluster network's isGateway bridge turns on the host's forwarding.
+  restoreHostSysctlsAfter(t);
   const hl = (subnet: string) => ({ type: 'host-local', dataDir: ipamDir, ranges: [[{ subnet }]] });
   writeFileSync(join(confDir, 'mv.conf'), JSON.stringify({ cniVersion: '1.0.0', name: 'mv', type: 'macvlan', master: up, mode: 'bridge', ipam: hl('10.194.1.0/24') }));
   writeFileSync(join(confDir, 'st.conf'), JSON.stringify({ cniVersion: '1.0.0', name: 'st', type: 'bridge', bridge: br1, ipam: hl('10.194.2.0/24') }));

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { addrsIn, ip, linkNamesIn, netns, removeLinkAfter, tempDir, tryIp, uniq, uplink } from './helpers/host';
+import { addrsIn, ip, linkNamesIn, netns, removeLinkAfter, restoreHostSysctlsAfter, tempDir, tryIp, uniq, uplink } from './helpers/host';
 import { reservedIps } from './helpers/ipam';
 import { DELEGATES, named, REFERENCE_PLUGINS, requireBuild, requireInProcessDelegates, runPlugin } from './helpers/plexus';
 
@@ -29,6 +29,8 @@ function setup(t: Parameters<typeof tempDir>[0], cniVersion = '1.1.0'): Setup {
   mkdirSync(confDir);
   const bridge = uniq('pxb');
   removeLinkAfter(t, bridge);
+  // isGateway turns on the host's forwarding.
+  restoreHostSysctlsAfter(t);
   const cluster = {
     cniVersion: '1.0.0',
     name: 'cluster',

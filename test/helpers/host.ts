@@ -1,7 +1,7 @@
 // Real kernel objects for tests: namespaces, links and temp dirs, each removed when the test
 // ends, pass or fail. Tests may use `ip` as setup tool and oracle; product code never does.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -76,4 +76,28 @@ export function addrsIn(ns: string, ifname: string): string[] {
 
 export function hostLinkExists(name: string): boolean {
   return spawnSync('ip', ['link', 'show', name], { stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * The host-wide sysctls a network in the host namespace changes: the bridge plugin turns on
+ * forwarding for an isGateway bridge's families (and never turns it off: other networks may
+ * need it). scripts/test.sh checks them, with other all/default keys, after the suite.
+ */
+export const HOST_FORWARDING = ['net/ipv4/ip_forward', 'net/ipv6/conf/all/forwarding'];
+
+/** Puts the host's forwarding sysctls back in t.after as they were when this was called. */
+export function restoreHostSysctlsAfter(t: Cleanup, keys: readonly string[] = HOST_FORWARDING): void {
+  const saved = keys.map((k) => {
+    const file = `/proc/sys/${k}`;
+    try {
+      return { file, value: readFileSync(file, 'utf8').trim() };
+    } catch {
+      return null; // no IPv6 on this kernel, say
+    }
+  });
+  t.after(() => {
+    for (const s of saved) {
+      if (s && readFileSync(s.file, 'utf8').trim() !== s.value) writeFileSync(s.file, s.value);
+    }
+  });
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { startApiServer, type FakeApi } from '../apiserver/server';
 import type { JsonObject } from '../../src/cni/validate';
-import { ip, linksIn, netns, tempDir, tryIp, uniq } from './host';
+import { ip, linksIn, netns, restoreHostSysctlsAfter, tempDir, tryIp, uniq } from './host';
 import { delegateBin, runPlugin, type Outcome } from './plexus';
 
 type Cleanup = Pick<TestContext, 'after'>;
@@ -248,6 +248,8 @@ export async function world(t: Cleanup, clusterSubnet: string, api?: FakeApi): P
   for (const d of [w.confDir, w.binDir, w.spyDir]) mkdirSync(d);
   server.writeKubeconfig(w.kubeconfig);
   const ns = netns(t);
+  // The cluster network's isGateway bridge turns on the host's forwarding.
+  restoreHostSysctlsAfter(t);
   const clusterBridge = hostBridge(t);
   const clusterConf: JsonObject = {
     cniVersion: '1.0.0',
