@@ -7,7 +7,7 @@
 #   3. chroots and runs the host-written cmd.sh with dash (the host's /bin/sh) in a clean
 #      environment,
 #   4. reports the exit status through isa-debug-exit (port 0xf4) and a file in the run folder.
-# Every line it prints starts with "# vm:" so the stream stays valid TAP.
+# Every line it prints starts with "# vm:", apart from the test report on the same console.
 #
 # Shares (virtio-9p): hostroot = the host's /, read-only; vmcache = <repo>/.vm, read-write (this
 # run's folder runs/$PLEXUS_RUN, and tsx-cache/); repo = the checkout, only when it lives under a
@@ -53,7 +53,7 @@ modprobe -a $(cat /etc/plexus-vm/modules.boot) || {
   for m in $(cat /etc/plexus-vm/modules.boot); do modprobe "$m" || fail "modprobe $m"; done
 }
 t_mod=$(uptime_s)
-# From here on only emergencies reach the console (they would split TAP lines); errors are
+# From here on only emergencies reach the console (they would split report lines); errors are
 # replayed as "# vm: dmesg:" comments after the tests.
 dmesg -n 1
 

@@ -5,9 +5,11 @@
 #   scripts/vm/run.sh test/a.vm.test.ts ...   these files (any test file of the repo)
 #   scripts/vm/run.sh --test-name-pattern=x test/a.vm.test.ts   words starting with - go to node
 #
-# The guest runs `node --import tsx --test --test-reporter=tap <files>` from the repo folder, in a
-# chroot on the host's own root (read-only 9p + tmpfs overlay), with PLEXUS_IN_VM=1 set and
-# NODE_EXTRA_CA_CERTS unset; the TAP stream comes out on stdout, harness notes on stderr.
+# The guest runs `node --import tsx --test <files>` from the repo folder, in a chroot on the host's
+# own root (read-only 9p + tmpfs overlay), with PLEXUS_IN_VM=1 set and NODE_EXTRA_CA_CERTS unset;
+# node's spec report (the host suite's) comes out on stdout, harness notes on stderr, and a TAP
+# copy is written to the run folder and copied to $PLEXUS_VM_TAP when that is set (what
+# scripts/test.sh counts).
 # Writes inside the VM (checkout included) land in a tmpfs and vanish at power-off; use
 # os.tmpdir() (a fresh tmpfs /tmp) for scratch files. PLEXUS_VM_REPO_RW=1 makes the checkout
 # writable for real (e.g. to keep coverage output).
@@ -25,6 +27,7 @@
 #   PLEXUS_VM_TSX_CACHE=0  do not keep tsx's transform cache in <repo>/.vm/tsx-cache across runs
 #   PLEXUS_VM_CPU       qemu -cpu model (default max: TCG's widest; qemu64 measured slower)
 #   PLEXUS_VM_EXEC      a dash command line to run in the chroot instead of the tests (debugging)
+#   PLEXUS_VM_TAP       a host file to receive the run's TAP report (kept only when the tests ran)
 #   PLEXUS_*            every other PLEXUS_ variable is passed to the tests
 #   (prepare.sh's PLEXUS_VM_KERNEL_VERSION / PLEXUS_VM_REFRESH / PLEXUS_VM_DIR apply too)
 set -uo pipefail
@@ -86,7 +89,10 @@ q() { local s=${1//\'/\'\\\'\'}; printf "'%s'" "$s"; }   # quote for the guest's
   if [[ -n ${PLEXUS_VM_EXEC:-} ]]; then
     printf '%s\n' "$PLEXUS_VM_EXEC"
   else
-    printf 'exec node --import tsx --test --test-reporter=tap'
+    # Spec for people on the console, TAP into the run folder for the counts (TERM=dumb in the
+    # guest keeps the spec report free of colour codes).
+    printf 'exec node --import tsx --test --test-reporter=spec --test-reporter-destination=stdout'
+    printf ' --test-reporter=tap --test-reporter-destination=/run/plexus-vm/tap'
     for f in "${flags[@]}" "${files[@]}"; do printf ' %s' "$(q "$f")"; done
     echo
   fi
@@ -134,11 +140,15 @@ timeout -k 10 "$limit" "${qemu[@]}" </dev/null |
     case $line in
       *'# vm: kernel '*) printf '%s\n' "${EPOCHREALTIME/./}" >"$rundir/ready" ;;
       '# vm: '*) [[ -e $rundir/guest ]] || : >"$rundir/guest" ;;
-      '# Subtest: '* | 'ok '* | 'not ok '*) [[ -e $rundir/first ]] || printf '%s\n' "${EPOCHREALTIME/./}" >"$rundir/first" ;;
+      '✔ '* | '✖ '* | '﹣ '* | '# Subtest: '* | 'ok '* | 'not ok '*) [[ -e $rundir/first ]] || printf '%s\n' "${EPOCHREALTIME/./}" >"$rundir/first" ;;
     esac
   done
 rc=${PIPESTATUS[0]}
 te=${EPOCHREALTIME/./}
+if [[ -n ${PLEXUS_VM_TAP:-} ]]; then
+  rm -f "$PLEXUS_VM_TAP"
+  [[ -f $rundir/tap ]] && cp "$rundir/tap" "$PLEXUS_VM_TAP"
+fi
 
 since() { if [[ -f $rundir/$1 ]]; then secs $(($(<"$rundir/$1") - tb)); else printf -- -; fi; }
 timing="prepare $(secs $((tp - t0))) s; boot to chroot ready $(since ready) s, to first test result $(since first) s; VM $(secs $((te - tb))) s; total $(secs $((te - t0))) s"
