@@ -320,3 +320,26 @@ test(named('ips on a network whose plugins do not declare the capability: code 2
   assert.equal(podAnnotations(w.api, pod)[STATUS], undefined);
   assert.ok(!w.api.requests().some((r) => r.method !== 'GET'), 'no write to the API');
 });
+
+test(named('a spec.config without name is delegated under the NAD’s name; cni-args override the NAD’s args'), async (t) => {
+  const w = await world(t, CLUSTER);
+  const podNs = uniq('pns');
+  const up = uplink(t);
+  const spy = spyPlugin(w.binDir, w.spyDir, 'spy-macvlan', 'macvlan');
+  // NPWG §3.4.2: no `name` in spec.config; §4.1.2.1.6: the NAD's own args.cni lose to the annotation's.
+  const { name: _drop, ...unnamed } = JSON.parse(macvlanConf('ignored', up, hostLocal(w.ipamDir, '10.211.11.0/24'), { type: spy, args: { cni: { tier: 'bronze', zone: 'a' } } })) as Record<string, unknown>;
+  w.api.putNad(podNs, 'anon', JSON.stringify(unnamed));
+  const pod = putPod(w.api, podNs, 'anon', { [NETWORKS]: JSON.stringify([{ name: 'anon', 'cni-args': { tier: 'gold' } }]) });
+  const id = uniq('ctr');
+  const args = podArgs(pod, id);
+  const conf = w.conf();
+  t.after(() => w.run('DEL', id, args, conf));
+  const add = await w.run('ADD', id, args, conf);
+  assert.equal(add.status, 0, add.stdout + add.stderr);
+  const got = spied(w.spyDir, 'ADD', 'net1');
+  assert.equal(got.name, 'anon', 'the NAD name was injected');
+  assert.deepEqual(got.args, { cni: { tier: 'gold', zone: 'a' } }, 'the annotation wins, the rest of the NAD args stay');
+  assert.deepEqual(networkStatus(w.api, pod).map((s) => s.name), ['cluster', `${podNs}/anon`]);
+  assert.equal((await w.run('DEL', id, args, conf)).status, 0);
+  assert.deepEqual(w.footprint([up]), EMPTY);
+});
