@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { uniq, uplink } from './helpers/host';
+import { ip, uniq, uplink } from './helpers/host';
 import { named, requireBuild, requireInProcessDelegates } from './helpers/plexus';
 import {
   bridgeConf,
@@ -342,4 +342,30 @@ test(named('a spec.config without name is delegated under the NAD’s name; cni-
   assert.deepEqual(networkStatus(w.api, pod).map((s) => s.name), ['cluster', `${podNs}/anon`]);
   assert.equal((await w.run('DEL', id, args, conf)).status, 0);
   assert.deepEqual(w.footprint([up]), EMPTY);
+});
+
+test(named('default-route: the element’s gateways become the pod’s default routes, the cluster network’s is cleared, CHECK still passes'), async (t) => {
+  const w = await world(t, CLUSTER);
+  const podNs = uniq('pns');
+  const br = hostBridge(t);
+  w.api.putNad(podNs, 'gw', bridgeConf('gw', br, hostLocal(w.ipamDir, '10.211.12.0/24')));
+  // Two gateways: one route each, metrics in the order given (NPWG §4.1.2.1.9's MAY).
+  const pod = putPod(w.api, podNs, 'router', { [NETWORKS]: JSON.stringify([{ name: 'gw', 'default-route': ['10.211.12.1', '10.211.12.254'] }]) });
+  const id = uniq('ctr');
+  const args = podArgs(pod, id);
+  const conf = w.conf();
+  t.after(() => w.run('DEL', id, args, conf));
+  const add = await w.run('ADD', id, args, conf);
+  assert.equal(add.status, 0, add.stdout + add.stderr);
+  const routes = JSON.parse(ip('-n', w.ns.name, '-j', '-4', 'route', 'show', 'default')) as { gateway?: string; dev: string; metric?: number }[];
+  assert.deepEqual(
+    routes.map((r) => [r.gateway, r.dev, r.metric ?? 0]),
+    [['10.211.12.1', 'net1', 0], ['10.211.12.254', 'net1', 1]],
+    'only the selected attachment carries default routes',
+  );
+  const status = networkStatus(w.api, pod);
+  assert.deepEqual(status.map((s) => [s.name, s['default-route']]), [['cluster', undefined], [`${podNs}/gw`, ['10.211.12.1', '10.211.12.254']]]);
+  assert.equal((await w.run('CHECK', id, args, conf)).status, 0, 'CHECK against the rewritten results');
+  assert.equal((await w.run('DEL', id, args, conf)).status, 0);
+  assert.deepEqual(w.footprint([br]), EMPTY);
 });
