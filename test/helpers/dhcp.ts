@@ -63,12 +63,14 @@ export async function dhcpServer(t: Cleanup, prefix: string): Promise<DhcpServer
 
   const leaseFile = join(dir, 'leases');
   const logFile = join(dir, 'dnsmasq.log');
+  // --no-ping: dnsmasq would otherwise ping every address for seconds before offering it; the
+  // pool here is the test's own.
   const dnsmasq = spawn(
     'ip',
     [
       'netns', 'exec', srv.name, 'dnsmasq',
       '--keep-in-foreground', '--conf-file=/dev/null', '--user=root', '--port=0', '--no-resolv', '--no-hosts',
-      '--interface=br0', '--bind-interfaces', '--pid-file=',
+      '--interface=br0', '--bind-interfaces', '--pid-file=', '--no-ping',
       `--dhcp-range=${prefix}.50,${prefix}.150,255.255.255.0,10m`, '--dhcp-authoritative',
       `--dhcp-leasefile=${leaseFile}`, '--log-dhcp', `--log-facility=${logFile}`,
     ],
