@@ -13,9 +13,14 @@ all: build
 deps: $(NODE_MODULES)
 	@bash scripts/install-deps.sh
 
+# A worktree may link node_modules to a shared install: npm ci through the link would empty the
+# shared folder under everyone using it (it did, 2026-12-02), so a link is left alone.
 $(NODE_MODULES): package.json package-lock.json
-	npm ci --no-audit --no-fund
-	@touch $@
+	@if [ -L node_modules ]; then \
+	  echo "deps: node_modules links to a shared install: npm ci skipped (it would empty the link's target)"; \
+	else \
+	  npm ci --no-audit --no-fund && touch $@; \
+	fi
 
 build: deps
 	$(CLEAN_ENV) node scripts/build.mjs
