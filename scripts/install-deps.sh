@@ -11,6 +11,9 @@ command -v tcpdump >/dev/null || need+=(tcpdump)
 [ -x /bin/busybox ] || need+=(busybox-static)   # ping in the policy-routing test; the VM init
 command -v nft >/dev/null || need+=(nftables)
 command -v iptables >/dev/null || need+=(iptables)
+command -v containerd >/dev/null || need+=(containerd)   # test/e2e-containerd.test.ts
+command -v runc >/dev/null || need+=(runc)
+command -v nsenter >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "install-deps: need root to install: ${need[*]}" >&2; exit 1; fi
   echo "install-deps: installing ${need[*]}"
