@@ -63,6 +63,8 @@ function writeIfChanged(path: string, text: string, mode: number): boolean {
   return true;
 }
 
+let warnedNoCa = false;
+
 /**
  * The kubeconfig's host path, after (re)writing it and its token/CA copies. The service account's
  * token is mirrored into the conf dir because the pod's projected volume has no fixed host path;
@@ -94,7 +96,8 @@ function credentials(o: InstallOptions, env: NodeJS.ProcessEnv): string | undefi
   if (ca !== undefined) {
     writeIfChanged(join(dir, 'ca.crt'), ca, 0o600);
     caFile = hostPath(o, join(dir, 'ca.crt'));
-  } else {
+  } else if (!warnedNoCa) {
+    warnedNoCa = true;
     say(`no ${join(o.serviceAccountDir, 'ca.crt')}: the kubeconfig trusts the system roots`);
   }
   const path = join(dir, 'plexus.kubeconfig');
@@ -128,7 +131,7 @@ function desired(o: InstallOptions, kubeconfig: string | undefined): Desired {
   const own = readIfExists(ownConf(o));
   const pointed = own !== undefined ? clusterNetworkOf(own) : undefined;
   const current = pointed !== undefined && dirname(pointed) === hostPath(o, o.cniConfDir) ? basename(pointed) : undefined;
-  const sel = selectPrimary(readConfDir(o.cniConfDir), { explicit: o.masterCniFile, current, hasBinary: (t) => isFile(join(o.cniBinDir, t)) });
+  const sel = selectPrimary(readConfDir(o.cniConfDir), { explicit: o.masterCniFile, current, hasBinary: (t) => !t.includes('/') && isFile(join(o.cniBinDir, t)) });
   if (!sel.ok) return { ok: false, reason: `${describeSelection(sel)} (in ${o.cniConfDir})` };
   const text = renderConflist(o, {
     primary: sel.primary.net,
@@ -234,13 +237,20 @@ function uninstall(o: InstallOptions): void {
 /** Keeps the config current until SIGTERM/SIGINT. */
 function watchLoop(o: InstallOptions, env: NodeJS.ProcessEnv): Promise<number> {
   say(`watching ${watchedDirs(o).join(', ')} (full re-check every ${o.recheckSeconds} s)`);
+  let lastProblem = '';
   return new Promise((resolve) => {
     const w = watchDirs(watchedDirs(o), o.recheckSeconds * 1000, () => {
+      let problem = '';
       try {
-        apply(o, desired(o, credentials(o, env)));
+        const d = desired(o, credentials(o, env));
+        apply(o, d);
+        if (!d.ok) problem = `no config: ${d.reason}`;
       } catch (err) {
-        say(`re-check failed, will retry: ${(err as Error).message}`);
+        problem = `re-check failed, will retry: ${(err as Error).message}`;
       }
+      // said once per change, not on every periodic re-check
+      if (problem && problem !== lastProblem) say(problem);
+      lastProblem = problem;
     });
     const stop = (sig: string) => {
       w.stop();
