@@ -75,7 +75,7 @@ for (const [label, file, conf, plugins] of [
   // copying the 83 MiB executable is checked once; the other configs need only the config step
   const copies = file === '10-flannel.conflist';
   test(`a ${label} gives 00-plexus.conflist pointing at it with its version and capabilities`, async (t) => {
-    const h = hostRoot(t);
+    const h = hostRoot(t, { installed: !copies });
     for (const p of plugins) fakePlugin(h.binDir, p);
     writePrimary(h, file, conf);
     if (file === '10-calico.conflist') writeFileSync(join(h.confDir, 'calico-kubeconfig'), 'apiVersion: v1\nkind: Config\n');
@@ -241,6 +241,19 @@ test('--uninstall removes the config and the credentials, and says what it remov
   assert.match(u.stderr, /removed .*00-plexus\.conflist, .*plexus\.d/);
 });
 
+test('a config-only install on a node without plexus is refused: the config would name a missing plugin', async (t) => {
+  const h = hostRoot(t, { installed: false });
+  fakePlugin(h.binDir, 'bridge');
+  writePrimary(h, '10-bridge.conf', BRIDGE);
+  for (const extra of [[], ['--daemon-socket-dir', '/run/plexus']]) {
+    const r = await runInstall(t, [...h.flags, '--skip-binary-copy', '--wait-timeout', '1', ...extra]);
+    assert.equal(r.status, 1);
+    const want = extra.length ? 'plexus-shim' : 'plexus';
+    assert.match(r.stderr, new RegExp(`${join(h.binDir, want).replace(/[.]/g, '\\.')} does not exist: the config would name a plugin the runtime cannot run`));
+    assert.ok(!existsSync(join(h.confDir, '00-plexus.conflist')));
+  }
+});
+
 test('bad flags are refused with the flag named, exit 2', async (t) => {
   for (const [args, msg] of [
     [['--cni-conf-dir', 'etc/cni'], /--cni-conf-dir: must be an absolute path/],
@@ -268,7 +281,7 @@ test('selectPrimary: an explicit name that is a meta-plugin\'s config is refused
 });
 
 test('an install killed at any moment leaves the old or the new files, complete, and the next one cleans up', async (t) => {
-  const h = hostRoot(t);
+  const h = hostRoot(t, { installed: false });
   fakePlugin(h.binDir, 'flannel');
   fakePlugin(h.binDir, 'portmap');
   const src = tempDir(t, 'plexus-src-');

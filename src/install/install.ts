@@ -291,6 +291,11 @@ export async function runInstall(argv: readonly string[], env: NodeJS.ProcessEnv
       if (gone.length) say(`removed ${gone.length} temp file(s) an interrupted install left in ${d}`);
     }
     if (!o.skipBinaryCopy) installBinaries(o);
+    // the config must not name a plugin the runtime cannot find (a --skip-binary-copy run on a bare node)
+    const self = o.daemonSocketDir ? SHIM : 'plexus';
+    if (!isFile(join(o.cniBinDir, self))) {
+      throw new InstallError(`${join(o.cniBinDir, self)} does not exist: the config would name a plugin the runtime cannot run (install without --skip-binary-copy${self === SHIM ? ', from a build that has plexus-shim' : ''})`);
+    }
     const kubeconfig = credentials(o, env);
     const d = await waitForPrimary(o, kubeconfig);
     apply(o, d);

@@ -1,7 +1,7 @@
 // Running `plexus install` (the built executable, as the DaemonSet does) against a host root made
 // by the test: its CNI bin and conf dirs and a service-account dir, removed in t.after.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { tempDir } from './host';
@@ -19,11 +19,17 @@ export interface HostRoot {
   flags: string[];
 }
 
-export function hostRoot(t: Cleanup, server = 'https://10.96.0.1:443'): HostRoot {
+/**
+ * `installed`: plexus and plexus-shim already in the bin dir (links to the build), as on a node
+ * where an earlier install ran, so a --skip-binary-copy run has what its config names.
+ */
+export function hostRoot(t: Cleanup, o: { installed?: boolean; server?: string } = {}): HostRoot {
+  const server = o.server ?? 'https://10.96.0.1:443';
   const dir = tempDir(t, 'plexus-install-');
   const root = join(dir, 'host');
   const h = { root, binDir: join(root, 'opt/cni/bin'), confDir: join(root, 'etc/cni/net.d'), saDir: join(dir, 'sa') };
   for (const d of [h.binDir, h.confDir, h.saDir]) mkdirSync(d, { recursive: true });
+  if (o.installed ?? true) for (const f of ['plexus', 'plexus-shim']) symlinkSync(join(PLEXUS, '..', f), join(h.binDir, f));
   writeFileSync(join(h.saDir, 'token'), 'token-1\n');
   return { ...h, flags: ['--host-root', root, '--service-account-dir', h.saDir, '--api-server', server] };
 }
