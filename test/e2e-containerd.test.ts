@@ -14,7 +14,7 @@ import type { FakeApi } from './apiserver/server';
 import { networkReady, startContainerd, type Containerd } from './helpers/containerd';
 import { sandboxNetns, type SandboxSpec } from './helpers/cri';
 import { uniq } from './helpers/host';
-import { runInstall, until } from './helpers/install';
+import { runInstall, startInstall } from './helpers/install';
 import { checkDelegateLog, DELEGATES, named, PLEXUS, REFERENCE_PLUGINS, requireBuild, requireInProcessDelegates } from './helpers/plexus';
 import { apiServer, bridgeConf, bridgePorts, hostBridge, hostLocal, NETWORKS, networkStatus, putPod, reservations, type PodRef } from './helpers/world';
 
@@ -100,8 +100,29 @@ before(async () => {
   };
 });
 
+interface LoadedPlugin {
+  type?: string;
+  capabilities?: Record<string, boolean>;
+}
 interface CniConfigInfo {
-  Networks?: { IFName?: string; Config?: { Plugins?: { Network?: { type?: string } }[] } }[];
+  Networks?: { IFName?: string; Config?: { Plugins?: { Network?: LoadedPlugin }[] } }[];
+}
+
+/**
+ * Waits until the first plugin of the config containerd uses for eth0 satisfies `ok`
+ * (containerd reloads conf_dir on fsnotify, on its own schedule).
+ */
+async function untilLoaded(what: string, ok: (p: LoadedPlugin) => boolean): Promise<LoadedPlugin> {
+  await networkReady(env.ctd);
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const raw = (await env.ctd.cri.statusInfo()).cniconfig ?? '{}';
+    const eth0 = (JSON.parse(raw) as CniConfigInfo).Networks?.find((n) => n.IFName === 'eth0');
+    const plugin = eth0?.Config?.Plugins?.[0]?.Network ?? {};
+    if (ok(plugin)) return plugin;
+    if (Date.now() > deadline) throw new Error(`containerd did not load ${what} for eth0: ${raw}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /**
@@ -115,18 +136,7 @@ function checkCallLog(from: number): void {
 
 const logSize = () => (existsSync(env.logFile) ? statSync(env.logFile).size : 0);
 
-/** Waits until containerd's eth0 network is the plugin `type` (containerd reloads conf_dir on fsnotify). */
-async function loaded(type: string): Promise<void> {
-  await networkReady(env.ctd);
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const raw = (await env.ctd.cri.statusInfo()).cniconfig ?? '{}';
-    const eth0 = (JSON.parse(raw) as CniConfigInfo).Networks?.find((n) => n.IFName === 'eth0');
-    if (eth0?.Config?.Plugins?.[0]?.Network?.type === type) return;
-    if (Date.now() > deadline) throw new Error(`containerd did not load a ${type} config for eth0: ${raw}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const loaded = (type: string) => untilLoaded(`a ${type} config`, (p) => p.type === type);
 
 function pod(name: string): { ref: PodRef; spec: (attempt: number) => SandboxSpec } {
   const annotations = { [NETWORKS]: 'ctd-net1' };
@@ -325,5 +335,37 @@ test(named('daemon mode under containerd: the daemon killed in an ADD and in a D
   assert.deepEqual(await env.ctd.cri.listPodSandboxes(), [], 'every sandbox removed (failed RunPodSandbox attempts included)');
   checkClean(ids);
   for (const d of daemons) await d.stop();
+  checkCallLog(from);
+});
+
+test(named('plexus install --watch under containerd: a changed primary reaches the runtime, and after SIGTERM the runtime is back on the primary alone'), async (t) => {
+  const from = logSize();
+  const inst = startInstall(t, [...env.installFlags, '--watch', '--cleanup-config-on-exit', '--recheck-interval', '1']);
+  await loaded('plexus');
+  const p = pod(uniq('ctdw'));
+  const id = await env.ctd.cri.runPodSandbox(p.spec(0));
+  await checkPod(id, p.ref);
+
+  // the primary CNI's installer rewrites its config: a new capability, which containerd must now
+  // hand over for the cluster network through plexus's regenerated config
+  const primaryPath = join(env.ctd.confDir, '10-cluster.conflist');
+  const primary = JSON.parse(readFileSync(primaryPath, 'utf8')) as { plugins: Record<string, unknown>[] };
+  primary.plugins.push({ type: 'portmap', capabilities: { portMappings: true } });
+  copyFileSync(join(REFERENCE_PLUGINS, 'portmap'), join(env.ctd.binDir, 'portmap'));
+  writeFileSync(`${primaryPath}.new`, JSON.stringify(primary));
+  execFileSync('mv', [`${primaryPath}.new`, primaryPath]);
+  const caps = (await untilLoaded("plexus's regenerated config", (p) => p.type === 'plexus' && p.capabilities?.portMappings === true)).capabilities;
+  assert.equal(caps?.['io.kubernetes.cri.pod-annotations'], true);
+  assert.equal(inst.stderr().match(/wrote .*00-plexus\.conflist \(primary 10-cluster\.conflist\)/g)?.length, 2, 'written once, then regenerated once');
+  // the pod attached under the old config is torn down under the new one, as containerd does
+  await env.ctd.cri.stopPodSandbox(id);
+  await env.ctd.cri.removePodSandbox(id);
+  checkClean([id]);
+
+  inst.child.kill('SIGTERM');
+  assert.equal(await inst.exited, 0, inst.stderr());
+  assert.ok(!existsSync(join(env.ctd.confDir, '00-plexus.conflist')));
+  // the primary is still there: containerd falls back to it, never to a plexus config without its agent
+  await loaded('bridge');
   checkCallLog(from);
 });
