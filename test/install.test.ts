@@ -203,6 +203,13 @@ test('--watch regenerates on a changed primary, removes the config when it goes,
   await until('the regenerated config', () => ours(h).cniVersion === '1.0.0');
   assert.deepEqual(ours(h).plugins[0]!.capabilities, expectedCaps(flannel2));
 
+  // The primary's installer rewrites it in place (truncate, write): for a moment it is half a
+  // file. The config stays as it was rather than vanishing or switching.
+  const kept = readFileSync(conf, 'utf8');
+  writeFileSync(join(h.confDir, '10-flannel.conflist'), JSON.stringify(flannel2).slice(0, 40));
+  await until('the unreadable primary noticed', () => /the primary 10-flannel\.conflist is not loadable right now .*: config kept/.test(inst.stderr()));
+  assert.equal(readFileSync(conf, 'utf8'), kept);
+
   // A second CNI's config appears, then the primary changes again: the regenerated config still
   // points at the current primary (written after the newcomer, so the newcomer was seen).
   writePrimary(h, '05-calico.conflist', CALICO);
@@ -218,7 +225,7 @@ test('--watch regenerates on a changed primary, removes the config when it goes,
   // no primary at all: no config pointing at a missing network
   rmSync(join(h.confDir, '05-calico.conflist'));
   await until('the config removed', () => !existsSync(conf));
-  assert.match(inst.stderr(), /removed .*00-plexus\.conflist so that no pod is sent to a network that is not there: no primary CNI config yet/);
+  await until('the removal explained', () => /removed .*00-plexus\.conflist so that no pod is sent to a network that is not there: no primary CNI config yet/.test(inst.stderr()));
 
   writePrimary(h, '10-flannel.conflist', FLANNEL);
   await until('the config back', () => existsSync(conf));

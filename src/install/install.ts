@@ -121,7 +121,7 @@ function readConfDir(dir: string): ConfFile[] {
   return out;
 }
 
-type Desired = { ok: true; text: string; primary: string } | { ok: false; reason: string };
+type Desired = { ok: true; text: string; primary: string } | { ok: false; reason: string; keep?: boolean };
 
 /** What 00-plexus.conflist should hold now, or why it cannot be written. */
 function desired(o: InstallOptions, kubeconfig: string | undefined): Desired {
@@ -132,7 +132,7 @@ function desired(o: InstallOptions, kubeconfig: string | undefined): Desired {
   const pointed = own !== undefined ? clusterNetworkOf(own) : undefined;
   const current = pointed !== undefined && dirname(pointed) === hostPath(o, o.cniConfDir) ? basename(pointed) : undefined;
   const sel = selectPrimary(readConfDir(o.cniConfDir), { explicit: o.masterCniFile, current, hasBinary: (t) => !t.includes('/') && isFile(join(o.cniBinDir, t)) });
-  if (!sel.ok) return { ok: false, reason: `${describeSelection(sel)} (in ${o.cniConfDir})` };
+  if (!sel.ok) return { ok: false, reason: `${describeSelection(sel)} (in ${o.cniConfDir})`, keep: sel.keep };
   const text = renderConflist(o, {
     primary: sel.primary.net,
     primaryPath: hostPath(o, join(o.cniConfDir, sel.primary.file)),
@@ -150,7 +150,7 @@ function apply(o: InstallOptions, d: Desired): void {
     if (writeIfChanged(path, d.text, 0o644)) say(`wrote ${path} (primary ${d.primary})`);
     return;
   }
-  if (readIfExists(path) !== undefined) {
+  if (!d.keep && readIfExists(path) !== undefined) {
     rmSync(path, { force: true });
     say(`removed ${path} so that no pod is sent to a network that is not there: ${d.reason}`);
   }
@@ -160,12 +160,14 @@ function apply(o: InstallOptions, d: Desired): void {
 function watchDirs(dirs: string[], periodMs: number, check: () => boolean | void): { stop(): void } {
   const watchers: FSWatcher[] = [];
   let pending = false;
+  let stopped = false;
   const run = () => {
-    if (pending) return;
+    if (pending || stopped) return;
     pending = true;
     setImmediate(() => {
       pending = false;
-      check();
+      // a check queued before stop() must not run after it (it would rewrite a removed config)
+      if (!stopped) check();
     });
   };
   for (const d of new Set(dirs)) {
@@ -180,6 +182,7 @@ function watchDirs(dirs: string[], periodMs: number, check: () => boolean | void
   const timer = setInterval(run, periodMs);
   return {
     stop() {
+      stopped = true;
       clearInterval(timer);
       for (const w of watchers) w.close();
     },
@@ -244,7 +247,7 @@ function watchLoop(o: InstallOptions, env: NodeJS.ProcessEnv): Promise<number> {
       try {
         const d = desired(o, credentials(o, env));
         apply(o, d);
-        if (!d.ok) problem = `no config: ${d.reason}`;
+        if (!d.ok) problem = d.keep ? d.reason : `no config: ${d.reason}`;
       } catch (err) {
         problem = `re-check failed, will retry: ${(err as Error).message}`;
       }

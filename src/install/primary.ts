@@ -29,9 +29,13 @@ export interface Candidate {
 export interface Skipped {
   file: string;
   why: string;
+  parseError?: boolean;
 }
 
-export type Selection = { ok: true; primary: Candidate; skipped: Skipped[] } | { ok: false; problem: string; skipped: Skipped[] };
+export type Selection =
+  | { ok: true; primary: Candidate; skipped: Skipped[] }
+  /** `keep`: the current primary is there but unreadable (mid-rewrite by a non-atomic writer): keep the config as it is. */
+  | { ok: false; problem: string; skipped: Skipped[]; keep?: boolean };
 
 export interface SelectOptions {
   /** The operator's pinned file name (`--master-cni-file`). */
@@ -45,7 +49,7 @@ function parse(f: ConfFile): Candidate | Skipped {
   try {
     return { file: f.name, net: parseNetworkConfig(f.text, f.name) };
   } catch (err) {
-    return { file: f.name, why: err instanceof CniError ? err.message : String(err) };
+    return { file: f.name, why: err instanceof CniError ? err.message : String(err), parseError: true };
   }
 }
 
@@ -90,6 +94,10 @@ export function selectPrimary(files: readonly ConfFile[], o: SelectOptions): Sel
   }
   const current = o.current !== undefined ? candidates.find((c) => c.file === o.current) : undefined;
   if (current) return { ok: true, primary: current, skipped };
+  // A primary rewritten in place (truncate, then write) is briefly half a file. Switching away or
+  // removing the config for that moment would flap the node's network; the file is still there.
+  const unreadable = o.current !== undefined ? skipped.find((k) => k.file === o.current && k.parseError) : undefined;
+  if (unreadable) return { ok: false, problem: `the primary ${unreadable.file} is not loadable right now (${unreadable.why}): config kept`, skipped, keep: true };
   if (candidates.length === 1) return { ok: true, primary: candidates[0]!, skipped };
   if (candidates.length === 0) return { ok: false, problem: 'no primary CNI config yet', skipped };
   return {

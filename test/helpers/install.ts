@@ -1,10 +1,10 @@
 // Running `plexus install` (the built executable, as the DaemonSet does) against a host root made
 // by the test: its CNI bin and conf dirs and a service-account dir, removed in t.after.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { tempDir } from './host';
 import { PLEXUS } from './plexus';
 
 type Cleanup = Pick<TestContext, 'after'>;
@@ -25,7 +25,12 @@ export interface HostRoot {
  */
 export function hostRoot(t: Cleanup, o: { installed?: boolean; server?: string } = {}): HostRoot {
   const server = o.server ?? 'https://10.96.0.1:443';
-  const dir = tempDir(t, 'plexus-install-');
+  const dir = mkdtempSync(join(tmpdir(), 'plexus-install-'));
+  // Installers first: a --watch one still running would re-create files while the dir is removed.
+  t.after(async () => {
+    await Promise.all([...live].map(stopInstaller));
+    rmSync(dir, { recursive: true, force: true });
+  });
   const root = join(dir, 'host');
   const h = { root, binDir: join(root, 'opt/cni/bin'), confDir: join(root, 'etc/cni/net.d'), saDir: join(dir, 'sa') };
   for (const d of [h.binDir, h.confDir, h.saDir]) mkdirSync(d, { recursive: true });
@@ -38,6 +43,13 @@ export function hostRoot(t: Cleanup, o: { installed?: boolean; server?: string }
 export function fakePlugin(binDir: string, name: string): void {
   writeFileSync(join(binDir, name), '#!/bin/sh\nexit 1\n');
   chmodSync(join(binDir, name), 0o755);
+}
+
+const live = new Set<Installer>();
+
+async function stopInstaller(i: Installer): Promise<void> {
+  if (i.child.exitCode === null && i.child.signalCode === null) i.child.kill('SIGKILL');
+  await i.exited;
 }
 
 export interface Installer {
@@ -54,11 +66,11 @@ export function startInstall(t: Cleanup, args: string[], env: Record<string, str
   child.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
   child.stdout!.resume();
   const exited = new Promise<number | string>((resolve) => child.once('close', (code, sig) => resolve(code ?? sig ?? -1)));
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-  });
-  return { child, stderr: () => err, exited };
+  const i: Installer = { child, stderr: () => err, exited };
+  live.add(i);
+  void exited.then(() => live.delete(i));
+  t.after(() => stopInstaller(i));
+  return i;
 }
 
 export async function runInstall(t: Cleanup, args: string[], env: Record<string, string> = {}): Promise<{ status: number | string; stderr: string }> {
