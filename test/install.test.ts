@@ -287,6 +287,23 @@ test('selectPrimary: an explicit name that is a meta-plugin\'s config is refused
   assert.match(s.ok ? '' : s.problem, /is a meta-plugin's \(type multus\)/);
 });
 
+test('selectPrimary: the current primary is kept over a newcomer, and kept while it is half-written', () => {
+  const a = { name: '10-a.conflist', text: JSON.stringify(FLANNEL) };
+  const b = { name: '05-b.conflist', text: JSON.stringify(CALICO) };
+  const all = () => true;
+  const s1 = selectPrimary([a, b], { current: '10-a.conflist', hasBinary: all });
+  assert.equal(s1.ok && s1.primary.file, '10-a.conflist');
+  const s2 = selectPrimary([a, b], { hasBinary: all });
+  assert.equal(s2.ok, false, 'without a current one, two candidates are ambiguous');
+  const half = { name: '10-a.conflist', text: a.text.slice(0, 30) };
+  const s3 = selectPrimary([half, b], { current: '10-a.conflist', hasBinary: all });
+  assert.equal(!s3.ok && s3.keep, true, 'the current primary mid-rewrite keeps the config');
+  const s4 = selectPrimary([half, b], { hasBinary: all });
+  assert.equal(s4.ok && s4.primary.file, '05-b.conflist', 'a broken file that is not the current primary is just skipped');
+  const hidden = selectPrimary([{ name: '.10-a.conflist', text: a.text }, { name: '10-a.conflist.bak', text: a.text }], { hasBinary: all });
+  assert.equal(hidden.ok, false, 'hidden and non-config names are never candidates');
+});
+
 test('an install killed at any moment leaves the old or the new files, complete, and the next one cleans up', async (t) => {
   const h = hostRoot(t, { installed: false });
   fakePlugin(h.binDir, 'flannel');

@@ -123,8 +123,16 @@ function readConfDir(dir: string): ConfFile[] {
 
 type Desired = { ok: true; text: string; primary: string } | { ok: false; reason: string; keep?: boolean };
 
-/** What 00-plexus.conflist should hold now, or why it cannot be written. */
+/** What 00-plexus.conflist should hold now, or why it cannot be written; never throws (it runs in watch callbacks). */
 function desired(o: InstallOptions, kubeconfig: string | undefined): Desired {
+  try {
+    return desiredNow(o, kubeconfig);
+  } catch (err) {
+    return { ok: false, reason: `cannot read the node's CNI files: ${(err as Error).message}`, keep: true };
+  }
+}
+
+function desiredNow(o: InstallOptions, kubeconfig: string | undefined): Desired {
   if (o.readinessIndicatorFile && readIfExists(o.readinessIndicatorFile) === undefined) {
     return { ok: false, reason: `readiness indicator file ${o.readinessIndicatorFile} does not exist yet` };
   }
