@@ -14,7 +14,7 @@ import type { FakeApi } from './apiserver/server';
 import { networkReady, startContainerd, type Containerd } from './helpers/containerd';
 import { sandboxNetns, type SandboxSpec } from './helpers/cri';
 import { uniq } from './helpers/host';
-import { runInstall, startInstall } from './helpers/install';
+import { runInstall, startInstall, until } from './helpers/install';
 import { checkDelegateLog, DELEGATES, named, PLEXUS, REFERENCE_PLUGINS, requireBuild, requireInProcessDelegates } from './helpers/plexus';
 import { apiServer, bridgeConf, bridgePorts, hostBridge, hostLocal, NETWORKS, networkStatus, putPod, reservations, type PodRef } from './helpers/world';
 
@@ -40,6 +40,23 @@ interface Env {
 
 // File-wide resources, removed after the last test (last made, first removed), pass or fail.
 const cleanups: (() => unknown)[] = [];
+/**
+ * A plugin that runs `bridge` from the bin dir, except for the one call the test armed
+ * (`<gateDir>/arm-<VERB>`): that one records its pid in `held-<VERB>` and stops itself, so the
+ * daemon that ran it is provably in the middle of that call until the test kills both. Every call
+ * is listed in `<gateDir>/calls` with the pid of the process that ran it (daemon or one-shot).
+ */
+function gatePlugin(gateDir: string, binDir: string): string {
+  return `#!/bin/sh
+echo "$PPID $CNI_COMMAND" >> "${gateDir}/calls"
+if mv "${gateDir}/arm-$CNI_COMMAND" "${gateDir}/held-$CNI_COMMAND.tmp" 2>/dev/null; then
+  echo $$ > "${gateDir}/held-$CNI_COMMAND.tmp" && mv "${gateDir}/held-$CNI_COMMAND.tmp" "${gateDir}/held-$CNI_COMMAND"
+  kill -STOP $$
+fi
+exec "${binDir}/bridge"
+`;
+}
+
 const fileScope = { after: (fn: () => unknown) => void cleanups.push(fn) };
 after(async () => {
   for (const fn of cleanups.reverse()) {
@@ -76,6 +93,11 @@ before(async () => {
   writeFileSync(join(ctd.confDir, '.10-cluster.tmp'), JSON.stringify(primary));
   execFileSync('mv', [join(ctd.confDir, '.10-cluster.tmp'), join(ctd.confDir, '10-cluster.conflist')]);
   api.putNad(NS, 'ctd-net1', bridgeConf('ctd-net1', net1, hostLocal(ipamDir, NET1_SUBNET)));
+  // the same network through `gate`, which can hold one call mid-flight for the daemon test
+  const gateDir = join(dir, 'gate');
+  mkdirSync(gateDir);
+  writeFileSync(join(ctd.binDir, 'gate'), gatePlugin(gateDir, ctd.binDir), { mode: 0o755 });
+  api.putNad(NS, 'ctd-gated', JSON.stringify({ cniVersion: '1.0.0', name: 'ctd-gated', type: 'gate', bridge: net1, ipam: hostLocal(ipamDir, NET1_SUBNET) }));
   const logFile = join(dir, 'plexus.log');
   env = {
     ctd,
@@ -138,11 +160,11 @@ const logSize = () => (existsSync(env.logFile) ? statSync(env.logFile).size : 0)
 
 const loaded = (type: string) => untilLoaded(`a ${type} config`, (p) => p.type === type);
 
-function pod(name: string): { ref: PodRef; spec: (attempt: number) => SandboxSpec } {
-  const annotations = { [NETWORKS]: 'ctd-net1' };
+function pod(name: string, network = 'ctd-net1'): { ref: PodRef; network: string; spec: (attempt: number) => SandboxSpec } {
+  const annotations = { [NETWORKS]: network };
   const ref = putPod(env.api, NS, name, annotations);
   const logDirectory = join(env.dir, 'pods', name);
-  return { ref, spec: (attempt) => ({ name, namespace: NS, uid: ref.uid, attempt, annotations, logDirectory }) };
+  return { ref, network, spec: (attempt) => ({ name, namespace: NS, uid: ref.uid, attempt, annotations, logDirectory }) };
 }
 
 interface Addr {
@@ -159,7 +181,7 @@ const v4 = (a: Addr | undefined) => a?.addr_info.filter((i) => i.family === 'ine
 const inSubnet = (ip: string, subnet: string) => ip.startsWith(subnet.split('.').slice(0, 3).join('.') + '.');
 
 /** The sandbox as it stands: its interfaces agree with the CRI pod IP and with network-status. */
-async function checkPod(id: string, ref: PodRef): Promise<string> {
+async function checkPod(id: string, ref: PodRef, network = 'ctd-net1'): Promise<string> {
   const st = await env.ctd.cri.podSandboxStatus(id);
   assert.equal(st.state, 0, 'SANDBOX_READY');
   const path = sandboxNetns(st);
@@ -177,7 +199,7 @@ async function checkPod(id: string, ref: PodRef): Promise<string> {
     status.map((s) => ({ name: s.name, interface: s.interface, ips: s.ips, mac: s.mac, default: s.default })),
     [
       { name: 'ctd-cluster', interface: 'eth0', ips: [st.ip], mac: eth0!.address, default: true },
-      { name: `${NS}/ctd-net1`, interface: 'net1', ips: [v4(net1)[0]!.split('/')[0]!], mac: net1!.address, default: false },
+      { name: `${NS}/${network}`, interface: 'net1', ips: [v4(net1)[0]!.split('/')[0]!], mac: net1!.address, default: false },
     ],
   );
   return path;
@@ -235,49 +257,21 @@ function startDaemon(sockDir: string): Promise<Daemon> {
   });
 }
 
-interface LogLine {
-  pid?: number;
-  cmd?: string;
-  ifname?: string;
-  msg?: string;
-}
-
 /**
- * SIGKILLs the daemon as soon as the shared log file shows it in the middle of a request that
- * `match` picks (the log is written synchronously, so the request is in flight at that moment).
- * Resolves with the line it acted on.
+ * Arms the gate for `verb`: the next such call of the gated network stops inside the daemon.
+ * `kill()` then SIGKILLs the daemon with it, as a killed agent container's cgroup goes.
  */
-function killWhen(d: Daemon, match: (l: LogLine) => boolean): { killed: Promise<string>; cancel(): void } {
-  let offset = existsSync(env.logFile) ? statSync(env.logFile).size : 0;
-  let timer: NodeJS.Timeout | undefined;
-  const killed = new Promise<string>((resolve) => {
-    timer = setInterval(() => {
-      if (!existsSync(env.logFile)) return;
-      const fd = openSync(env.logFile, 'r');
-      const chunk = Buffer.alloc(1 << 20);
-      const n = readSync(fd, chunk, 0, chunk.length, offset);
-      closeSync(fd);
-      const text = chunk.subarray(0, n).toString('utf8');
-      const end = text.lastIndexOf('\n');
-      if (end < 0) return;
-      offset += Buffer.byteLength(text.slice(0, end + 1));
-      for (const line of text.slice(0, end).split('\n')) {
-        let l: LogLine;
-        try {
-          l = JSON.parse(line) as LogLine;
-        } catch {
-          continue;
-        }
-        if (l.pid === d.pid && match(l)) {
-          d.kill();
-          clearInterval(timer);
-          resolve(line);
-          return;
-        }
-      }
-    }, 2);
-  });
-  return { killed, cancel: () => clearInterval(timer) };
+function armGate(verb: 'ADD' | 'DEL'): { held: () => boolean; kill(d: Daemon): void } {
+  const gateDir = join(env.dir, 'gate');
+  rmSync(join(gateDir, `held-${verb}`), { force: true });
+  writeFileSync(join(gateDir, `arm-${verb}`), '');
+  return {
+    held: () => existsSync(join(gateDir, `held-${verb}`)),
+    kill(d) {
+      d.kill();
+      process.kill(Number(readFileSync(join(gateDir, `held-${verb}`), 'utf8')), 'SIGKILL');
+    },
+  };
 }
 
 /** What the kubelet does: a failed call is retried (a failed RunPodSandbox with the next attempt). */
@@ -292,7 +286,7 @@ async function retried<T>(what: string, fn: (attempt: number) => Promise<T>, fai
   }
 }
 
-test(named('daemon mode under containerd: the daemon killed in an ADD and in a DEL, every pod cycle still completes and nothing leaks'), async (t) => {
+test(named('daemon mode under containerd: the daemon killed inside an ADD and inside a DEL, every pod cycle still completes and nothing leaks'), async (t) => {
   const from = logSize();
   const sockDir = join(env.dir, 'run-plexus');
   const daemons: Daemon[] = [await startDaemon(sockDir)];
@@ -303,34 +297,31 @@ test(named('daemon mode under containerd: the daemon killed in an ADD and in a D
 
   const ids: string[] = [];
   const failures: string[] = [];
-  const kills: string[] = [];
-  const served = (d: Daemon, cmd: string) => readFileSync(env.logFile, 'utf8').includes(`"pid":${d.pid},`) && readFileSync(env.logFile, 'utf8').split('\n').some((l) => l.includes(`"pid":${d.pid},`) && l.includes(`"cmd":"${cmd}"`));
-  // cycle 0 and 3: through a live daemon; 1: daemon killed mid-ADD; 2: daemon killed mid-DEL
+  const served = (d: Daemon, verb: string) => readFileSync(join(env.dir, 'gate', 'calls'), 'utf8').split('\n').includes(`${d.pid} ${verb}`);
+  // cycle 0 and 3: through a live daemon; 1: daemon killed inside an ADD; 2: inside a DEL
   for (let i = 0; i < 4; i++) {
     const daemon = daemons[daemons.length - 1]!;
-    const killer =
-      i === 1
-        ? killWhen(daemon, (l) => l.cmd === 'ADD' && l.msg === 'phase cluster network journaled')
-        : i === 2
-          ? killWhen(daemon, (l) => l.cmd === 'DEL' && l.ifname === 'eth0' && l.msg === 'phase config parsed')
-          : undefined;
-    const p = pod(uniq('ctdd'));
-    const id = await retried('RunPodSandbox', (attempt) => env.ctd.cri.runPodSandbox(p.spec(attempt)), failures);
-    ids.push(id);
-    await checkPod(id, p.ref);
-    await retried('StopPodSandbox', () => env.ctd.cri.stopPodSandbox(id), failures);
-    await retried('RemovePodSandbox', () => env.ctd.cri.removePodSandbox(id), failures);
-    if (killer) {
-      killer.cancel();
-      const line = await Promise.race([killer.killed, Promise.resolve(undefined)]);
-      assert.ok(line, `cycle ${i}: the daemon was never seen in the request it was to be killed in`);
-      kills.push(line);
+    const gate = i === 1 ? armGate('ADD') : i === 2 ? armGate('DEL') : undefined;
+    const p = pod(uniq('ctdd'), 'ctd-gated');
+    const cycle = (async () => {
+      const id = await retried('RunPodSandbox', (attempt) => env.ctd.cri.runPodSandbox(p.spec(attempt)), failures);
+      ids.push(id);
+      await checkPod(id, p.ref, p.network);
+      await retried('StopPodSandbox', () => env.ctd.cri.stopPodSandbox(id), failures);
+      await retried('RemovePodSandbox', () => env.ctd.cri.removePodSandbox(id), failures);
+    })();
+    if (gate) {
+      // the daemon is now inside the call (its delegate is stopped there): kill it, then let the
+      // runtime's retries and the shim's fallback finish the cycle
+      await until(`the daemon inside the gated ${i === 1 ? 'ADD' : 'DEL'}`, gate.held, 60_000);
+      gate.kill(daemon);
+      await cycle;
       daemons.push(await startDaemon(sockDir)); // as the DaemonSet restarts it
     } else {
+      await cycle;
       assert.ok(served(daemon, 'ADD') && served(daemon, 'DEL'), `cycle ${i}: the live daemon served the ADD and the DEL`);
     }
   }
-  t.diagnostic(`killed in: ${kills.map((k) => { const l = JSON.parse(k) as LogLine; return `${l.cmd} ${l.ifname} after "${l.msg}"`; }).join('; ')}`);
   t.diagnostic(`calls that failed and were retried, as the kubelet would: ${failures.length ? failures.join(' | ') : 'none'}`);
   assert.deepEqual(await env.ctd.cri.listPodSandboxes(), [], 'every sandbox removed (failed RunPodSandbox attempts included)');
   checkClean(ids);
