@@ -261,6 +261,23 @@ test('a config-only install on a node without plexus is refused: the config woul
   }
 });
 
+test('--conf-file installs the operator\'s own config; a Multus one is refused with the fix', async (t) => {
+  const h = hostRoot(t);
+  const mine = join(h.root, 'my-plexus.conf');
+  // a Multus-style single conf, as an operator keeps it: installed as a conflist, keys untouched
+  const conf = { cniVersion: '1.0.0', name: 'multus-cni-network', type: 'plexus', kubeconfig: '/etc/cni/net.d/multus.d/multus.kubeconfig', clusterNetwork: 'cbr0', defaultNetworks: ['storage'] };
+  writeFileSync(mine, JSON.stringify({ ...conf, type: 'multus' }));
+  const bad = await runInstall(t, [...h.flags, '--skip-binary-copy', '--wait-timeout', '0.5', '--multus-conf-file', mine]);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /"type": "multus" is Multus's; change it to "plexus"/);
+  writeFileSync(mine, JSON.stringify(conf));
+  const r = await runInstall(t, [...h.flags, '--skip-binary-copy', '--wait-timeout', '5', '--conf-file', mine]);
+  assert.equal(r.status, 0, r.stderr);
+  const { cniVersion, name, ...plugin } = conf;
+  assert.deepEqual(ours(h), { cniVersion, name, plugins: [plugin] });
+  assert.match(r.stderr, /primary .*my-plexus\.conf \(--conf-file\)/);
+});
+
 test('bad flags are refused with the flag named, exit 2', async (t) => {
   for (const [args, msg] of [
     [['--cni-conf-dir', 'etc/cni'], /--cni-conf-dir: must be an absolute path/],

@@ -13,6 +13,8 @@ export interface InstallOptions {
   sourceDir: string;
   skipBinaryCopy: boolean;
   skipPluginLinks: boolean;
+  /** The operator's own plexus config (Multus's `--multus-conf-file`), copied instead of generated. */
+  confFile?: string;
   /** File name (in cniConfDir) of the primary config, when the operator pins it. */
   masterCniFile?: string;
   readinessIndicatorFile?: string;
@@ -53,6 +55,7 @@ const SPECS: Record<string, Spec> = {
   'source-dir': { key: 'sourceDir', kind: 'string', help: 'where plexus, plexus_netns.node, plexus-shim are taken from (default: beside this executable)' },
   'skip-binary-copy': { key: 'skipBinaryCopy', kind: 'bool', help: 'install no executables, only the config' },
   'skip-plugin-links': { key: 'skipPluginLinks', kind: 'bool', help: "keep the bin dir's own macvlan/ipvlan/bridge/host-device instead of linking them to plexus" },
+  'conf-file': { key: 'confFile', kind: 'string', help: 'auto (default): generate the config; a path: install this plexus config as 00-plexus.conflist instead (Multus: --multus-conf-file)' },
   'master-cni-file': { key: 'masterCniFile', kind: 'string', help: 'file name of the primary config in the conf dir (Multus: --multus-master-cni-file-name)' },
   'readiness-indicator-file': { key: 'readinessIndicatorFile', kind: 'string', help: 'wait for this file before writing the config; also set in the config (host path)' },
   'wait-timeout': { key: 'waitTimeoutSeconds', kind: 'seconds', help: 'how long to wait for the primary config and the readiness file (default 120)' },
@@ -79,6 +82,7 @@ const SPECS: Record<string, Spec> = {
 const ALIASES: Record<string, string> = {
   'multus-master-cni-file-name': 'master-cni-file',
   'skip-multus-binary-copy': 'skip-binary-copy',
+  'multus-conf-file': 'conf-file',
 };
 
 export class UsageError extends Error {}
@@ -132,6 +136,7 @@ export function parseInstallArgs(argv: readonly string[], execPath: string): Ins
   if (master !== undefined && (master.includes('/') || master === '.' || master === '..')) {
     throw new UsageError(`--master-cni-file: a file name in the conf dir, not a path: ${JSON.stringify(master)}`);
   }
+  const confFile = str('confFile') === 'auto' ? undefined : abs('confFile', 'conf-file');
   const level = str('logLevel');
   if (level !== undefined && !isLevel(level)) throw new UsageError(`--log-level: one of debug, verbose, info, warn, error, panic; got ${JSON.stringify(level)}`);
   const apiServer = str('apiServer');
@@ -145,6 +150,7 @@ export function parseInstallArgs(argv: readonly string[], execPath: string): Ins
     sourceDir: abs('sourceDir', 'source-dir') ?? resolve(execPath, '..'),
     skipBinaryCopy: raw.skipBinaryCopy === true,
     skipPluginLinks: raw.skipPluginLinks === true,
+    confFile,
     masterCniFile: master,
     readinessIndicatorFile: abs('readinessIndicatorFile', 'readiness-indicator-file'),
     waitTimeoutSeconds: typeof raw.waitTimeoutSeconds === 'number' ? raw.waitTimeoutSeconds : 120,

@@ -9,7 +9,8 @@ import { BUILTIN_NAMES } from '../builtin';
 import { copyAtomic, isFile, readIfExists, removeStaleTemps, symlinkAtomic, writeAtomic } from './files';
 import { hostPath, installUsage, parseInstallArgs, UsageError, type InstallOptions } from './flags';
 import { describeSelection, OWN_FILE, selectPrimary, type ConfFile } from './primary';
-import { clusterNetworkOf, inClusterServer, renderConflist, renderKubeconfig } from './render';
+import { clusterNetworkOf, inClusterServer, ownConflist, renderConflist, renderKubeconfig } from './render';
+import { parseNetworkConfig, type NetworkConfig } from '../cni/netconf';
 
 const ADDON = 'plexus_netns.node';
 const SHIM = 'plexus-shim';
@@ -136,6 +137,7 @@ function desiredNow(o: InstallOptions, kubeconfig: string | undefined): Desired 
   if (o.readinessIndicatorFile && readIfExists(o.readinessIndicatorFile) === undefined) {
     return { ok: false, reason: `readiness indicator file ${o.readinessIndicatorFile} does not exist yet` };
   }
+  if (o.confFile) return fromConfFile(o, o.confFile);
   const own = readIfExists(ownConf(o));
   const pointed = own !== undefined ? clusterNetworkOf(own) : undefined;
   const current = pointed !== undefined && dirname(pointed) === hostPath(o, o.cniConfDir) ? basename(pointed) : undefined;
@@ -149,6 +151,23 @@ function desiredNow(o: InstallOptions, kubeconfig: string | undefined): Desired 
     readinessIndicatorFile: o.readinessIndicatorFile ? hostPath(o, o.readinessIndicatorFile) : undefined,
   });
   return { ok: true, text, primary: sel.primary.file };
+}
+
+/** `--conf-file`: the operator's config, checked, with the plugin it names present in the bin dir. */
+function fromConfFile(o: InstallOptions, file: string): Desired {
+  const text = readIfExists(file);
+  if (text === undefined) return { ok: false, reason: `the config ${file} (--conf-file) does not exist yet` };
+  let net: NetworkConfig;
+  try {
+    net = parseNetworkConfig(text, file);
+  } catch (err) {
+    return { ok: false, reason: `the config ${file} (--conf-file) is not loadable: ${(err as Error).message}`, keep: true };
+  }
+  const out = ownConflist(net, file);
+  if ('problem' in out) return { ok: false, reason: out.problem };
+  const type = String(net.plugins[0]!.type);
+  if (!isFile(join(o.cniBinDir, type))) return { ok: false, reason: `${file} names plugin ${type}, which is not in ${o.cniBinDir}` };
+  return { ok: true, text: out.text, primary: `${file} (--conf-file)` };
 }
 
 /** Writes or removes 00-plexus.conflist to match `d`; says what changed. */
@@ -200,6 +219,7 @@ function watchDirs(dirs: string[], periodMs: number, check: () => boolean | void
 function watchedDirs(o: InstallOptions): string[] {
   const dirs = [o.cniConfDir, o.cniBinDir];
   if (o.readinessIndicatorFile) dirs.push(dirname(o.readinessIndicatorFile));
+  if (o.confFile) dirs.push(dirname(o.confFile));
   if (!o.noKubeconfig && !o.kubeconfig && !o.tokenFileHost) dirs.push(o.serviceAccountDir);
   return dirs;
 }
@@ -304,7 +324,7 @@ export async function runInstall(argv: readonly string[], env: NodeJS.ProcessEnv
     if (!o.skipBinaryCopy) installBinaries(o);
     // the config must not name a plugin the runtime cannot find (a --skip-binary-copy run on a bare node)
     const self = o.daemonSocketDir ? SHIM : 'plexus';
-    if (!isFile(join(o.cniBinDir, self))) {
+    if (!o.confFile && !isFile(join(o.cniBinDir, self))) {
       throw new InstallError(`${join(o.cniBinDir, self)} does not exist: the config would name a plugin the runtime cannot run (install without --skip-binary-copy${self === SHIM ? ', from a build that has plexus-shim' : ''})`);
     }
     const kubeconfig = credentials(o, env);

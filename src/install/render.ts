@@ -90,3 +90,18 @@ export function inClusterServer(env: NodeJS.ProcessEnv): string | undefined {
   if (!host || !port) return undefined;
   return `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
+
+/**
+ * The operator's own config (`--conf-file`) as 00-plexus.conflist: a conflist as it is, a single
+ * conf wrapped in one. Its plugin must be plexus's: a Multus config is refused with the one-word fix.
+ */
+export function ownConflist(net: NetworkConfig, file: string): { text: string } | { problem: string } {
+  const type = String(net.plugins[0]?.type);
+  if (type === 'multus' || type === 'multus-shim') {
+    return { problem: `${file}: "type": "${type}" is Multus's; change it to "${type.replace('multus', 'plexus')}"` };
+  }
+  if (type !== 'plexus' && type !== 'plexus-shim') return { problem: `${file}: "type": "${type}": the config must be plexus's (plexus or plexus-shim)` };
+  if (net.isList) return { text: net.bytes.endsWith('\n') ? net.bytes : `${net.bytes}\n` };
+  const { cniVersion, name, ...plugin } = net.plugins[0]!;
+  return { text: JSON.stringify({ cniVersion, name, plugins: [plugin] }, null, 2) + '\n' };
+}
