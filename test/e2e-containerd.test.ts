@@ -71,10 +71,11 @@ after(async () => {
 let env: Env;
 
 before(async () => {
-  const api = await apiServer(fileScope);
-  const ctd = await startContainerd(fileScope);
+  // Made first, removed last: containerd's cleanup stops leftover sandboxes, and their DELs need
+  // the journal, the host-local files and the log that live here.
   const dir = mkdtempSync(join(tmpdir(), 'plexus-ctd-e2e-'));
   fileScope.after(() => rmSync(dir, { recursive: true, force: true }));
+  const api = await apiServer(fileScope);
   const saDir = join(dir, 'sa');
   mkdirSync(saDir);
   writeFileSync(join(saDir, 'token'), 'plexus-e2e-token');
@@ -82,6 +83,7 @@ before(async () => {
   const ipamDir = join(dir, 'ipam');
   const cluster = hostBridge(fileScope);
   const net1 = hostBridge(fileScope);
+  const ctd = await startContainerd(fileScope);
   // what the primary CNI's installer leaves: its conflist and its plugins; containerd's loopback
   const plugins = DELEGATES === 'builtin' ? ['loopback', 'host-local'] : ['loopback', 'host-local', 'bridge'];
   for (const p of plugins) copyFileSync(join(REFERENCE_PLUGINS, p), join(ctd.binDir, p));
@@ -347,7 +349,10 @@ test(named('plexus install --watch under containerd: a changed primary reaches t
   execFileSync('mv', [`${primaryPath}.new`, primaryPath]);
   const caps = (await untilLoaded("plexus's regenerated config", (p) => p.type === 'plexus' && p.capabilities?.portMappings === true)).capabilities;
   assert.equal(caps?.['io.kubernetes.cri.pod-annotations'], true);
-  assert.equal(inst.stderr().match(/wrote .*00-plexus\.conflist \(primary 10-cluster\.conflist\)/g)?.length, 2, 'written once, then regenerated once');
+  // containerd may load the new file before the installer's line about it reaches us
+  const writes = () => inst.stderr().match(/wrote .*00-plexus\.conflist \(primary 10-cluster\.conflist\)/g)?.length ?? 0;
+  await until('the regeneration reported', () => writes() >= 2);
+  assert.equal(writes(), 2, 'written once, then regenerated once');
   // the pod attached under the old config is torn down under the new one, as containerd does
   await env.ctd.cri.stopPodSandbox(id);
   await env.ctd.cri.removePodSandbox(id);
