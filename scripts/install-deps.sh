@@ -12,6 +12,9 @@ command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v nft >/dev/null || need+=(nftables)
 command -v iptables >/dev/null || need+=(iptables)
 command -v dnsmasq >/dev/null || need+=(dnsmasq-base)   # the DHCP server of test/e2e-dhcp.test.ts
+command -v containerd >/dev/null || need+=(containerd)   # test/e2e-containerd.test.ts
+command -v runc >/dev/null || need+=(runc)
+command -v nsenter >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "install-deps: need root to install: ${need[*]}" >&2; exit 1; fi
   echo "install-deps: installing ${need[*]}"

@@ -9,6 +9,9 @@ const loaders: Record<string, () => Promise<PluginHandlers>> = {
   'host-device': async () => (await import('../plugins/host-device/host-device')).plugin,
 };
 
+/** The names `plexus install` links to the executable. */
+export const BUILTIN_NAMES: readonly string[] = Object.freeze(Object.keys(loaders));
+
 export function isBuiltin(name: string): boolean {
   return Object.hasOwn(loaders, name);
 }

@@ -18,6 +18,11 @@ async function main(): Promise<void> {
       await runDaemon(process.argv[3] ?? '/run/plexus');
       return;
     }
+    if (process.argv[2] === 'install') {
+      const { runInstall } = await import('./install/install');
+      process.exitCode = await runInstall(process.argv.slice(3));
+      return;
+    }
     await meta();
     return;
   }
