@@ -3,6 +3,7 @@
 // of both kinds (and plexus in-process, as in the daemon) running at once never hand out one
 // address twice. Also the CNI 1.1 verbs the reference lacks: GC and STATUS.
 import { test } from 'node:test';
+import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import type { CniEnv } from '../src/cni/env';
 import { dispatch } from '../src/cni/skel';
 import { asCniError } from '../src/cni/errors';
 import { plugin } from '../plugins/host-local/host-local';
+import { DiskStore } from '../plugins/host-local/store';
 import { tempDir } from './helpers/host';
 import { IPAM_BINS, ipamCall, NO_NETNS, outcome, reservedIps, storeTree, type IpamCall } from './helpers/ipam';
 import type { JsonObject } from './helpers/oracle';
@@ -147,8 +149,6 @@ test('STATUS: fine on a usable store, code 50 when the data directory cannot be 
 // negative check, so the sleep can only make the test miss a bug, never pass one.
 test('the store lock excludes the reference and plexus from each other', async (t) => {
   requireBuild();
-  const { spawn } = await import('node:child_process');
-  const { DiskStore } = await import('../plugins/host-local/store');
   const dir = tempDir(t, 'pxhl-lock-');
   const stdin = confIn(dir, '10.99.0.0/28');
   const grace = () => new Promise((r) => setTimeout(r, 400));

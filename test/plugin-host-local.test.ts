@@ -5,7 +5,7 @@
 // hold the same files, byte for byte, with the same modes.
 import { test, type TestContext as T } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './helpers/host';
 import { IPAM_BINS, ipamCall, outcome, storeTree, type IpamCall } from './helpers/ipam';
@@ -74,6 +74,14 @@ test('IPv6 and IPv4 with rangeStart, rangeEnd and gateway inside the range', asy
   ]);
 });
 
+test('IPv6 /48: allocation runs across a /64 boundary', async (t) => {
+  await differential(t, { ipam: { ranges: [[{ subnet: 'fd00:7a::/48', rangeStart: 'fd00:7a:0:1:ffff:ffff:ffff:fffe', rangeEnd: 'fd00:7a:0:2::1' }]] } }, [
+    ...['a', 'b', 'c', 'd', 'e'].map((id) => add(id)),
+    del('b'),
+    add('f'),
+  ]);
+});
+
 test('one range set of several ranges: order, wrap-around, another range gateway not skipped', async (t) => {
   await differential(t, { cniVersion: '0.3.1', ipam: { ranges: [[{ subnet: '10.79.1.0/24', rangeStart: '10.79.1.10', rangeEnd: '10.79.1.12' }, { subnet: '10.79.0.0/24', rangeStart: '10.79.0.1', rangeEnd: '10.79.0.3', gateway: '10.79.1.11' }]] } }, [
     ...['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((id) => add(id)),
@@ -132,7 +140,6 @@ test('stores written before 0.7 (container ID alone): matched by DEL, CHECK and 
   const a = tempDir(t, 'pxhl-ref-');
   const b = tempDir(t, 'pxhl-ours-');
   for (const d of [a, b]) {
-    const { mkdirSync } = await import('node:fs');
     mkdirSync(join(d, 'net1'), { recursive: true });
     writeFileSync(join(d, 'net1', '10.84.0.5'), 'old\n');
   }
