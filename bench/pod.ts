@@ -1,8 +1,10 @@
 // ADD, CHECK and DEL of one pod: the cluster network plus three secondary networks (a macvlan on an
 // uplink, two bridges), interleaved in one loop with the floor: the same reference plugins called
 // directly. The API is the project's test server over TLS with a bearer token, in its own process.
+// Built-in delegates find plexus's host-local and static in dist/bin and run them in-process; one
+// variant puts the reference IPAM binaries beside the built-in delegates to price that exec.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -73,6 +75,11 @@ export default async function run(): Promise<boolean> {
   const ipam = join(dir, 'ipam');
   const cniDir = join(dir, 'cni');
   mkdirSync(ipam);
+  // built-in delegates (links to plexus: in-process) with the reference IPAM binaries (exec'd)
+  const refIpamBin = join(dir, 'bin-ref-ipam');
+  mkdirSync(refIpamBin);
+  for (const t of ['bridge', 'macvlan', 'ipvlan', 'host-device']) symlinkSync(PLEXUS, join(refIpamBin, t));
+  for (const t of ['host-local', 'static']) symlinkSync(join(REF, t), join(refIpamBin, t));
   const up = 'pxbench-up';
   let api: Api | undefined;
   let daemon: ChildProcess | undefined;
@@ -164,6 +171,7 @@ export default async function run(): Promise<boolean> {
       'plexus daemon (node shim), reference delegates': { add: plexus('ADD', '/nonexistent', true, true), check: plexus('CHECK', '/nonexistent', true, true), del: plexus('DEL', '/nonexistent', true, true) },
       'plexus-shim + daemon, reference delegates': { add: shim('ADD', '/nonexistent'), check: shim('CHECK', '/nonexistent'), del: shim('DEL', '/nonexistent') },
       'plexus-shim + daemon, built-in delegates': { add: shim('ADD', OURS), check: shim('CHECK', OURS), del: shim('DEL', OURS) },
+      "plexus-shim + daemon, built-in delegates, reference IPAM exec'd": { add: shim('ADD', refIpamBin), check: shim('CHECK', refIpamBin), del: shim('DEL', refIpamBin) },
       'plexus, built-in delegates in-process': { add: plexus('ADD', OURS), check: plexus('CHECK', OURS), del: plexus('DEL', OURS) },
       'plexus plugins exec\'d one by one': { add: direct('ADD', OURS), check: direct('CHECK', OURS), del: direct('DEL', OURS) },
     };
@@ -211,6 +219,13 @@ export default async function run(): Promise<boolean> {
       const ok2 = line(d <= 0.6, `pod DEL: ${ours} / ${ref} = ${d.toFixed(2)} (target <= 0.6)`);
       if (ours === SHIM_OURS) met = ok1 && ok2 && met;
     }
+    // "IPAM in-process": the same daemon and built-in delegates, host-local and static in-process
+    // against the reference IPAM exec'd: ADD <= 0.8x, DEL <= 0.7x.
+    const SHIM_REF_IPAM = "plexus-shim + daemon, built-in delegates, reference IPAM exec'd";
+    const ia = ratio(add, SHIM_OURS, SHIM_REF_IPAM);
+    const id = ratio(del, SHIM_OURS, SHIM_REF_IPAM);
+    met = line(ia <= 0.8, `pod ADD: ${SHIM_OURS} / ${SHIM_REF_IPAM} = ${ia.toFixed(2)} (target <= 0.8)`) && met;
+    met = line(id <= 0.7, `pod DEL: ${SHIM_OURS} / ${SHIM_REF_IPAM} = ${id.toFixed(2)} (target <= 0.7)`) && met;
     for (const [r, what] of [[add, 'ADD'], [del, 'DEL']] as const) {
       for (const ours of [SHIM_OURS, INPROC]) {
         const x = ratio(r, EXECD, ours);

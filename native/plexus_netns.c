@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -318,6 +319,29 @@ static napi_value ns_identity(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// ---- flock(2): host-local's store lock --------------------------------------------------------
+
+// The reference host-local serialises every change to its store with flock(LOCK_EX) on
+// <dataDir>/<network>/lock; only the same lock excludes it, and Node has no flock. Non-blocking,
+// so a busy lock never parks the event loop (the daemon serves other calls meanwhile): the caller
+// retries. Returns true when taken, false when another holder has it.
+static napi_value flock_try(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t fd;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  if (!get_int(env, argv[0], &fd, "fd must be a number")) return NULL;
+  int rc;
+  do rc = flock(fd, LOCK_EX | LOCK_NB);
+  while (rc != 0 && errno == EINTR);
+  if (rc != 0 && errno != EWOULDBLOCK) {
+    throw_errno(env, errno, "flock", "lock file");
+    return NULL;
+  }
+  napi_value out;
+  napi_get_boolean(env, rc == 0, &out);
+  return out;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"openNetlinkIn", NULL, open_netlink_in, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -330,6 +354,7 @@ NAPI_MODULE_INIT() {
       {"openRawIn", NULL, open_raw_in, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendRaw", NULL, send_raw, NULL, NULL, NULL, napi_enumerable, NULL},
       {"nsIdentity", NULL, ns_identity, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"flockTry", NULL, flock_try, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -18,8 +18,9 @@ import { describeFailure, runPlexus, stopRunning, type CniCall } from './demo/pl
 const ROOT = resolve(__dirname, '..');
 const PLEXUS = join(ROOT, 'dist', 'bin', 'plexus');
 // The delegates are found the way containerd finds them (CNI_PATH), on a node where plexus is
-// installed: its own macvlan and bridge (links to dist/bin/plexus, run in-process), IPAM from
-// Debian's containernetworking-plugins. PLEXUS_DEMO_DELEGATES=reference uses only those.
+// installed: its own macvlan and bridge and their IPAM, host-local and static (links to
+// dist/bin/plexus, run in-process). PLEXUS_DEMO_DELEGATES=reference uses only Debian's
+// containernetworking-plugins.
 const OUR_PLUGINS = join(ROOT, 'dist', 'bin');
 const REFERENCE_PLUGINS = '/usr/lib/cni';
 const REFERENCE_ONLY = process.env.PLEXUS_DEMO_DELEGATES === 'reference';
@@ -138,12 +139,13 @@ function sweepStale(): void {
 function preflight(): void {
   if (process.getuid?.() !== 0) throw new DemoError('the demo creates network namespaces and links: run it as root');
   if (!existsSync(PLEXUS)) throw new DemoError(`${PLEXUS} is missing: run make build`);
-  const needed = REFERENCE_ONLY ? ['bridge', 'macvlan', 'host-local', 'static'] : ['host-local', 'static'];
-  for (const p of needed) {
-    if (!existsSync(join(REFERENCE_PLUGINS, p))) throw new DemoError(`${join(REFERENCE_PLUGINS, p)} is missing: install containernetworking-plugins (make deps)`);
-  }
-  if (!REFERENCE_ONLY) {
-    for (const p of ['bridge', 'macvlan']) if (!existsSync(join(OUR_PLUGINS, p))) throw new DemoError(`${join(OUR_PLUGINS, p)} is missing: run make build`);
+  const needed = ['bridge', 'macvlan', 'host-local', 'static'];
+  if (REFERENCE_ONLY) {
+    for (const p of needed) {
+      if (!existsSync(join(REFERENCE_PLUGINS, p))) throw new DemoError(`${join(REFERENCE_PLUGINS, p)} is missing: install containernetworking-plugins (make deps)`);
+    }
+  } else {
+    for (const p of needed) if (!existsSync(join(OUR_PLUGINS, p))) throw new DemoError(`${join(OUR_PLUGINS, p)} is missing: run make build`);
   }
 }
 

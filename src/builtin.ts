@@ -7,6 +7,8 @@ const loaders: Record<string, () => Promise<PluginHandlers>> = {
   ipvlan: async () => (await import('../plugins/ipvlan/ipvlan')).plugin,
   bridge: async () => (await import('../plugins/bridge/bridge')).plugin,
   'host-device': async () => (await import('../plugins/host-device/host-device')).plugin,
+  'host-local': async () => (await import('../plugins/host-local/host-local')).plugin,
+  static: async () => (await import('../plugins/static/static')).plugin,
 };
 
 /** The names `plexus install` links to the executable. */

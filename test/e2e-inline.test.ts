@@ -190,6 +190,30 @@ test(named('GC tears down containers missing from valid-attachments and keeps th
   assert.ok(!existsSync(join(s.cniDir, '_plexus', `${staleId}.json`)));
 });
 
+test(named('GC forwards to the delegates only when every valid container has a record'), async (t) => {
+  // delegates of CNI 1.1 (the only ones GC is forwarded to): the reference plugins 1.1.1 predate it
+  if (DELEGATES !== 'builtin') return t.skip('the reference plugins 1.1.1 do not speak CNI 1.1');
+  const s = setup(t);
+  const keep = netns(t);
+  const conf = JSON.parse(s.conf()) as { delegates: Record<string, unknown>[] };
+  conf.delegates = conf.delegates.map((d) => ({ ...d, cniVersion: '1.1.0' }));
+  const conf11 = JSON.stringify(conf);
+  const keepId = uniq('keep');
+  t.after(() => runPlugin({ command: 'DEL', containerId: keepId, netns: keep.path, ifname: 'eth0', stdin: conf11 }));
+  assert.equal((await runPlugin({ command: 'ADD', containerId: keepId, netns: keep.path, ifname: 'eth0', stdin: conf11 })).status, 0);
+  // a pod attached before plexus (Multus): host-local holds its address, plexus has no record
+  writeFileSync(join(s.ipamDir, 'cluster', '10.199.0.200'), 'multuspod\r\neth0');
+  const gc = (valid: string[]) =>
+    runPlugin({ command: 'GC', stdin: JSON.stringify({ ...conf, 'cni.dev/valid-attachments': valid.map((id) => ({ containerID: id, ifname: 'eth0' })) }) });
+  const first = await gc([keepId, 'multuspod']);
+  assert.equal(first.status, 0, first.stdout + first.stderr);
+  assert.deepEqual(reservedIps(s.ipamDir, 'cluster').sort(), ['10.199.0.2', '10.199.0.200'], 'the unrecorded pod keeps its address');
+  // once it is gone from the runtime's list, the delegates' GC frees the address
+  const second = await gc([keepId]);
+  assert.equal(second.status, 0, second.stdout + second.stderr);
+  assert.deepEqual(reservedIps(s.ipamDir, 'cluster'), ['10.199.0.2'], 'the orphan reservation is freed, the live one kept');
+});
+
 test(named('results are converted to the version plexus is configured for'), async (t) => {
   const s = setup(t, '0.3.1');
   const ns = netns(t);

@@ -1,16 +1,17 @@
 // IPAM delegation as the reference plugins do it (pkg/ipam ExecAdd/ExecDel/...): the IPAM plugin
-// named by ipam.type gets the whole config on stdin and the same CNI_* environment.
-import { findPlugin, execPlugin } from '../../src/cni/exec';
+// named by ipam.type gets the whole config on stdin and the same CNI_* environment. When that
+// type resolves on CNI_PATH to plexus itself (host-local, static), it runs in-process, by the
+// rule the meta-plugin applies to its delegates (src/delegates/invoke.ts).
 import type { CniEnv } from '../../src/cni/env';
-import { CniError, Code, PluginExecError } from '../../src/cni/errors';
+import { CniError, Code } from '../../src/cni/errors';
 import { parseIpamResult } from '../../src/cni/result';
 import type { Result } from '../../src/cni/types';
 import { loadNetConf } from './conf';
 
 async function run(verb: string, type: string, env: CniEnv, stdin: string): Promise<Buffer> {
-  const bin = findPlugin(type, env.path);
-  if (!bin) throw new PluginExecError(Code.InvalidConfig, `ipam.type: failed to find plugin ${JSON.stringify(type)} in path [${env.path.join(' ')}]`);
-  return execPlugin(bin, { verb, containerId: env.containerId, netns: env.netns, ifname: env.ifname, args: env.args, path: env.path }, stdin);
+  const { invokePlugin } = await import('../../src/delegates/invoke');
+  const r = { verb, containerId: env.containerId, netns: env.netns, ifname: env.ifname, args: env.args, path: env.path };
+  return invokePlugin('ipam', type, verb, r, stdin, 'ipam.type: ');
 }
 
 export async function ipamAdd(type: string, env: CniEnv, stdin: string, cniVersion: string): Promise<Result> {

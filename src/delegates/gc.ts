@@ -61,6 +61,14 @@ export async function cmdGc(ctx: Context): Promise<void> {
     if (failures.length > 0) errors.push(teardownError(failures, `GC of container ${containerId}`));
   }
 
+  // A valid container without a record (attached by Multus before plexus, say) has attachments
+  // plexus cannot name: a delegate's GC would take its addresses for leaks. Forward nothing then.
+  const journaled = new Set(listJournaledContainers(conf.cniDir));
+  const unknown = [...new Set(conf.validAttachments.map((a) => a.containerId))].filter((id) => !journaled.has(id));
+  if (unknown.length > 0) {
+    log.warn('GC: not forwarded to the delegates: valid containers without a plexus record', { containers: unknown });
+    networks.clear();
+  }
   const rt: RuntimeConf = { containerId: '', netns: '', ifname: '', args: '', capabilityArgs: {}, path: [conf.binDir, ...ctx.env.path] };
   for (const { net, valid: v } of networks.values()) {
     errors.push(...(await gcNetwork(net, rt, ctx.invoke, v)));

@@ -38,6 +38,8 @@ export interface NetnsAddon {
   /** Sends one whole Ethernet frame out of ifindex; returns bytes sent. */
   sendRaw(fd: number, ifindex: number, frame: Buffer): number;
   nsIdentity(path: string): { dev: number; ino: number };
+  /** flock(fd, LOCK_EX|LOCK_NB): true when taken, false when held elsewhere. Closing fd unlocks. */
+  flockTry(fd: number): boolean;
 }
 
 const FUNCTIONS: ReadonlyArray<keyof NetnsAddon> = [
@@ -51,6 +53,7 @@ const FUNCTIONS: ReadonlyArray<keyof NetnsAddon> = [
   'openRawIn',
   'sendRaw',
   'nsIdentity',
+  'flockTry',
 ];
 
 function isAddon(m: unknown): m is NetnsAddon {

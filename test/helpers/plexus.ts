@@ -12,7 +12,8 @@ export const REFERENCE_PLUGINS = '/usr/lib/cni';
 /**
  * Which plugins the meta-plugin's delegates are in the e2e suites (scripts/test.sh runs them with
  * both): `reference`, the reference plugins exec'd; `builtin`, plexus's own macvlan, ipvlan,
- * bridge and host-device run in-process, IPAM and the other plugins still the reference ones.
+ * bridge, host-device and IPAM (host-local, static) run in-process, the other plugins still the
+ * reference ones.
  */
 export type DelegateSet = 'reference' | 'builtin';
 
@@ -79,6 +80,7 @@ export function runtimeEnv(inv: Invocation): Record<string, string> {
 }
 
 let inProcessRuns = 0;
+let inProcessIpam = 0;
 
 function realpathOr(p: string): string {
   try {
@@ -106,9 +108,9 @@ function logLine(line: string): LogLine | undefined {
 }
 
 /**
- * Reads a meta-plugin's debug log (a call's stderr, or a daemon's): counts the delegates that ran
- * in-process and throws if one was exec'd although its binary is plexus itself, since a built-in
- * delegate that silently fell back to exec would make the built-in pass prove nothing.
+ * Reads a meta-plugin's debug log (a call's stderr, or a daemon's): counts the delegates and IPAM
+ * plugins that ran in-process and throws if one was exec'd although its binary is plexus itself,
+ * since a built-in that silently fell back to exec would make the built-in pass prove nothing.
  */
 export function checkDelegateLog(stderr: string, what: string): void {
   const self = realpathOr(PLEXUS);
@@ -116,7 +118,8 @@ export function checkDelegateLog(stderr: string, what: string): void {
   for (const line of stderr.split('\n')) {
     const l = logLine(line);
     if (l?.msg === 'delegate runs in-process') inProcessRuns++;
-    else if (l?.msg === 'delegate exec' && typeof l.bin === 'string' && realpathOr(l.bin) === self) wrong.push(line);
+    else if (l?.msg === 'ipam runs in-process') inProcessIpam++;
+    else if ((l?.msg === 'delegate exec' || l?.msg === 'ipam exec') && typeof l.bin === 'string' && realpathOr(l.bin) === self) wrong.push(line);
   }
   if (wrong.length > 0) throw new Error(`${what}: the meta-plugin exec'd plexus instead of running the delegate in-process:\n${wrong.join('\n')}`);
 }
@@ -132,7 +135,7 @@ export function requireInProcessDelegates(): void {
     // A file's root hook gets a TestContext; the type also allows a suite's, which has no diagnostic.
     const say = (msg: string) => ('diagnostic' in t ? t.diagnostic(msg) : process.stderr.write(`${msg}\n`));
     if (inProcessRuns > 0) {
-      say(`${file}: ${inProcessRuns} delegate runs in-process, none of plexus exec'd`);
+      say(`${file}: ${inProcessRuns} delegate and ${inProcessIpam} IPAM runs in-process, none of plexus exec'd`);
       return;
     }
     // Not a throw: a failing hook skips the file's later after hooks (its API server's close, say)
