@@ -13,12 +13,14 @@ async function main(): Promise<void> {
     return;
   }
   if (name === 'plexus' || name.startsWith('plexus')) {
-    if (process.argv[2] === 'daemon') {
-      const { runDaemon } = await import('./daemon/server');
-      await runDaemon(process.argv[3] ?? '/run/plexus');
+    // A runtime always sets CNI_COMMAND: then it is a CNI call whatever argv holds, and no CLI
+    // code is loaded. Without it, argv is a command for people (src/cli).
+    if (process.env.CNI_COMMAND) {
+      await meta();
       return;
     }
-    await meta();
+    const { runCli } = await import('./cli/index');
+    process.exitCode = await runCli(process.argv.slice(2));
     return;
   }
   const { pluginMain } = await import('./cni/skel');
@@ -36,7 +38,7 @@ async function main(): Promise<void> {
 async function meta(): Promise<void> {
   let stdin = '';
   try {
-    stdin = process.env.CNI_COMMAND ? readFileSync(0, 'utf8') : '';
+    stdin = readFileSync(0, 'utf8');
   } catch {
     // no stdin at all: the meta-plugin reports the empty configuration
   }
