@@ -14,12 +14,14 @@ async function main(): Promise<void> {
       tls: { type: 'boolean', default: false },
       token: { type: 'string' },
       'state-dir': { type: 'string' },
+      // RBAC is deploy/'s ClusterRole by default, as in every test; off for raw REST checks.
+      'no-rbac': { type: 'boolean', default: false },
     },
     strict: true,
   });
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: not a port: ${values.port}`);
-  const api = await startApiServer({ port, tls: values.tls, ...(values.token ? { token: values.token } : {}) });
+  const api = await startApiServer({ port, tls: values.tls, ...(values.token ? { token: values.token } : {}), ...(values['no-rbac'] ? { rbac: false as const } : {}) });
   const out: Record<string, string | number> = { url: api.url, port: api.port, pid: process.pid };
   const dir = values['state-dir'];
   if (dir) {
