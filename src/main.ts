@@ -14,8 +14,9 @@ async function main(): Promise<void> {
   }
   if (name === 'plexus' || name.startsWith('plexus')) {
     // A runtime always sets CNI_COMMAND: then it is a CNI call whatever argv holds, and no CLI
-    // code is loaded. Without it, argv is a command for people (src/cli).
-    if (process.env.CNI_COMMAND) {
+    // code is loaded. No arguments and other CNI_* variables set is a runtime's call without
+    // CNI_COMMAND: it gets the CNI error (code 4). Otherwise argv is a command for people.
+    if (process.env.CNI_COMMAND || (process.argv.length <= 2 && Object.keys(process.env).some((k) => k.startsWith('CNI_')))) {
       await meta();
       return;
     }
@@ -38,7 +39,7 @@ async function main(): Promise<void> {
 async function meta(): Promise<void> {
   let stdin = '';
   try {
-    stdin = readFileSync(0, 'utf8');
+    stdin = process.env.CNI_COMMAND ? readFileSync(0, 'utf8') : '';
   } catch {
     // no stdin at all: the meta-plugin reports the empty configuration
   }

@@ -22,7 +22,7 @@ interface Command {
 const COMMANDS: Command[] = [
   { name: 'validate', usage: 'FILE|- [-o json]', summary: 'check a NAD (YAML/JSON), a CNI conf/conflist or a networks annotation offline', load: () => import('./validate') },
   { name: 'explain', usage: 'CONTAINER-ID|NAMESPACE/POD [--cni-dir DIR] [--kubeconfig FILE] [-o json]', summary: "a pod's attachments: journal, live interfaces and network-status side by side", load: () => import('./explain') },
-  { name: 'doctor', usage: '[--conf-dir DIR] [--bin-dir DIR] [-o json]', summary: "check this node's CNI set-up, plugins, daemon, API access and journals", load: () => import('./doctor') },
+  { name: 'doctor', usage: '[--conf-dir DIR] [--bin-dir DIR] [--cni-dir DIR] [--socket-dir DIR] [--kubeconfig FILE] [-o json]', summary: "check this node's CNI set-up, plugins, daemon, API access and journals", load: () => import('./doctor') },
   { name: 'version', usage: '[-o json]', summary: 'build version, commit and the CNI versions spoken', load: async () => ({ run: version }) },
   { name: 'daemon', usage: '[SOCKET-DIR]', summary: 'run the node agent (the DaemonSet runs this)', load: async () => ({ run: daemon }) },
 ];
