@@ -2,11 +2,16 @@
 // netns against the test API server: journal, live interfaces and network-status agree; then an
 // interface is deleted and network-status tampered with, and explain names both, exit 1.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import type { JsonObject } from '../src/cni/validate';
+import { writeJournal } from '../src/delegates/journal';
+import { formatLibcniCache, libcniCachePath } from '../src/delegates/multus-cache';
 import { cli } from './helpers/cli';
-import { ip, uniq } from './helpers/host';
-import { requireBuild } from './helpers/plexus';
+import { ip, netns, removeLinkAfter, tempDir, uniq } from './helpers/host';
+import { REFERENCE_PLUGINS, requireBuild, runtimeEnv } from './helpers/plexus';
 import { bridgeConf, hostBridge, hostLocal, NETWORKS, podLinks, putPod, podArgs, STATUS, world, type StatusEntry } from './helpers/world';
 
 requireBuild();
@@ -99,14 +104,41 @@ test('explain: a pod attached by the meta-plugin, side by side; a broken state i
 });
 
 test('explain: nothing recorded is exit 1; an ambiguous prefix is a usage error', async (t) => {
-  const { tempDir } = await import('./helpers/host');
   const dir = tempDir(t);
   const r = await cli(['explain', 'nosuchcontainer', '--cni-dir', dir]);
   assert.equal(r.status, 1);
   assert.equal(r.stdout, `nothing recorded for nosuchcontainer in ${dir} (plexus journal or Multus cache)\n`);
-  const { writeJournal } = await import('../src/delegates/journal');
   for (const id of ['abc111', 'abc222']) writeJournal(dir, { kind: 'plexusJournal', version: 1, containerId: id, netns: '', ifname: 'eth0', cniVersion: '1.1.0', attachments: [] });
   const amb = await cli(['explain', 'abc', '--cni-dir', dir]);
   assert.equal(amb.status, 2);
   assert.match(amb.stderr, /^plexus explain: "abc" matches 2 containers: abc111, abc222\n/);
+});
+
+test('explain: a pod Multus attached is read from its scratch file and libcni cache', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const cniDir = join(dir, 'multus');
+  mkdirSync(join(cniDir, 'results'), { recursive: true });
+  const ns = netns(t);
+  const bridge = uniq('pxb');
+  removeLinkAfter(t, bridge);
+  const id = uniq('mctr');
+  const args = `IgnoreUnknown=true;K8S_POD_NAMESPACE=default;K8S_POD_NAME=old-pod;K8S_POD_INFRA_CONTAINER_ID=${id};K8S_POD_UID=1234`;
+  const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'cbr0', type: 'bridge', bridge, ipam: { type: 'host-local', dataDir: join(dir, 'ipam'), subnet: '10.227.9.0/24' } });
+  // Multus ran the reference bridge plugin through libcni; what it leaves on disk:
+  const add = spawnSync(join(REFERENCE_PLUGINS, 'bridge'), [], { input: conf, encoding: 'utf8', env: runtimeEnv({ command: 'ADD', containerId: id, netns: ns.path, ifname: 'eth0', args, path: REFERENCE_PLUGINS, stdin: conf }) });
+  assert.equal(add.status, 0, add.stdout + add.stderr);
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  writeFileSync(join(cniDir, id), JSON.stringify([{ Conf: { cniVersion: '1.0.0', name: 'cbr0', type: 'bridge' }, ConfList: {}, Name: 'cbr0', IsFilterV4Gateway: false, IsFilterV6Gateway: false, Bytes: b64(conf) }]));
+  writeFileSync(
+    libcniCachePath(cniDir, 'cbr0', id, 'eth0'),
+    formatLibcniCache({ containerId: id, ifName: 'eth0', networkName: 'cbr0', netns: ns.path, config: conf, cniArgs: args.split(';').map((kv) => kv.split('=') as [string, string]), capabilityArgs: {}, result: JSON.parse(add.stdout) as Record<string, never> }),
+  );
+  const links = podLinks(ns.name);
+  for (const target of [id, 'default/old-pod']) {
+    const r = await cli(['explain', target, '--cni-dir', cniDir, '-o', 'json']);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const c = r.json<Report>().containers[0]!;
+    assert.deepEqual([c.source, c.pod, c.netns, c.networkStatus], ['Multus cache', { namespace: 'default', name: 'old-pod' }, ns.path, 'not read: no --kubeconfig']);
+    assert.deepEqual(c.rows.map((row) => [row.ifname, row.network, row.recorded?.ips, row.live?.ips, row.problems]), [['eth0', 'cbr0', links.eth0!.addrs, links.eth0!.addrs, []]]);
+  }
 });
