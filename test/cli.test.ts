@@ -187,3 +187,13 @@ test('validate: several documents are judged one by one; the table names field, 
   assert.match(lines[2]!, /^NetworkAttachmentDefinition team-a\/bad +spec\.config\.type +NPWG v1\.3 §3\.2 +must be a string, got nothing$/);
   assert.equal(lines[3], `${file}: 1 problem(s)`);
 });
+
+test('the CLI is out of every CNI call: only src/main.ts reaches src/cli, by a dynamic import after the CNI_COMMAND check', () => {
+  // esbuild's record of the bundle (scripts/build.mjs): a dynamic import is a lazy initialiser,
+  // so nothing under src/cli is evaluated unless main.ts takes the CLI branch.
+  const meta = JSON.parse(readFileSync(join(ROOT, 'build', 'plexus.meta.json'), 'utf8')) as { inputs: Record<string, { imports: { path: string; kind: string }[] }> };
+  const edges = Object.entries(meta.inputs).flatMap(([from, i]) => i.imports.filter((x) => x.path.startsWith('src/cli/') && !from.startsWith('src/cli/')).map((x) => `${from} ${x.kind} ${x.path}`));
+  assert.deepEqual(edges, ['src/main.ts dynamic-import src/cli/index.ts']);
+  const main = readFileSync(join(ROOT, 'src', 'main.ts'), 'utf8');
+  assert.ok(main.indexOf("import('./cli/index')") > main.indexOf('process.env.CNI_COMMAND ||'), 'the CLI import comes after the CNI check');
+});
