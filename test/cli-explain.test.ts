@@ -74,6 +74,13 @@ test('explain: a pod attached by the meta-plugin, side by side; a broken state i
       ],
     );
   }
+  // On a node: no flags, the cniDir and kubeconfig of plexus's config in the conf dir.
+  const confDir = join(w.dir, 'node-net.d');
+  mkdirSync(confDir);
+  writeFileSync(join(confDir, '00-plexus.conf'), conf);
+  const byConf = await cli(['explain', `${podNs}/web`, '--conf-dir', confDir, '-o', 'json']);
+  assert.equal(byConf.status, 0, byConf.stdout + byConf.stderr);
+  assert.equal(byConf.json<Report>().containers[0]?.networkStatus, 'read from the API');
   const table = await explain(id, false);
   assert.equal(table.status, 0, table.stderr);
   assert.match(table.stdout, new RegExp(`^container ${id} \\(plexus journal\\)  pod ${podNs}/web\\nnetns ${w.ns.path}  network-status: read from the API\\nIFNAME +NETWORK +RECORDED +LIVE +NETWORK-STATUS +VERDICT\\neth0 +cluster +`));
@@ -135,10 +142,10 @@ test('explain: a pod Multus attached is read from its scratch file and libcni ca
   );
   const links = podLinks(ns.name);
   for (const target of [id, 'default/old-pod']) {
-    const r = await cli(['explain', target, '--cni-dir', cniDir, '-o', 'json']);
+    const r = await cli(['explain', target, '--cni-dir', cniDir, '--conf-dir', join(dir, 'no-conf'), '-o', 'json']);
     assert.equal(r.status, 0, r.stdout + r.stderr);
     const c = r.json<Report>().containers[0]!;
-    assert.deepEqual([c.source, c.pod, c.netns, c.networkStatus], ['Multus cache', { namespace: 'default', name: 'old-pod' }, ns.path, 'not read: no --kubeconfig']);
+    assert.deepEqual([c.source, c.pod, c.netns, c.networkStatus], ['Multus cache', { namespace: 'default', name: 'old-pod' }, ns.path, 'not read: no kubeconfig (--kubeconfig, or plexus config in --conf-dir)']);
     assert.deepEqual(c.rows.map((row) => [row.ifname, row.network, row.recorded?.ips, row.live?.ips, row.problems]), [['eth0', 'cbr0', links.eth0!.addrs, links.eth0!.addrs, []]]);
   }
 });

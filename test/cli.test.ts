@@ -197,3 +197,27 @@ test('the CLI is out of every CNI call: only src/main.ts reaches src/cli, by a d
   const main = readFileSync(join(ROOT, 'src', 'main.ts'), 'utf8');
   assert.ok(main.indexOf("import('./cli/index')") > main.indexOf('process.env.CNI_COMMAND ||'), 'the CLI import comes after the CNI check');
 });
+
+test('validate: a pod given with the NADs it selects is planned as ADD plans it (capabilities, interface names)', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'app.yaml');
+  const pod = (networks: unknown) => `apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: team-a\n  annotations:\n    k8s.v1.cni.cncf.io/networks: '${JSON.stringify(networks)}'\n`;
+  const lan = NAD('lan', { cniVersion: '1.0.0', type: 'macvlan', master: 'eth0', ipam: { type: 'static' } });
+  const withIps = NAD('lan-ips', { cniVersion: '1.0.0', type: 'macvlan', master: 'eth0', capabilities: { ips: true }, ipam: { type: 'static', capabilities: { ips: true } } });
+  writeFileSync(file, `${lan}---\n${pod([{ name: 'lan', ips: ['10.1.1.5/24'] }])}`);
+  let r = await cli(['validate', file, '-o', 'json']);
+  assert.equal(r.status, 1, r.stdout);
+  assert.deepEqual(r.json<Report>().documents.map((d) => [d.kind, d.problems]), [
+    ['NetworkAttachmentDefinition', []],
+    ['Pod', [{ path: 'network team-a/lan', message: 'the pod requests "ips" but no plugin of this network declares the "ips" capability', rule: 'NPWG v1.3 §4.1.2.1.3' }]],
+  ]);
+  // the capability declared: valid; the same NAD twice without interface names: net1, net2
+  writeFileSync(file, `${withIps}---\n${pod([{ name: 'lan-ips', ips: ['10.1.1.5/24'] }, { name: 'lan-ips' }])}`);
+  r = await cli(['validate', file, '-o', 'json']);
+  assert.equal(r.status, 0, r.stdout);
+  // the plan's own rule: a requested name equal to a generated one
+  writeFileSync(file, `${withIps}---\n${pod([{ name: 'lan-ips' }, { name: 'lan-ips', interface: 'net1' }])}`);
+  r = await cli(['validate', file, '-o', 'json']);
+  assert.equal(r.status, 1, r.stdout);
+  assert.deepEqual(r.json<Report>().documents[1]?.problems, [{ path: 'network team-a/lan-ips', message: 'interface name "net1" is already used by network team-a/lan-ips' }]);
+});

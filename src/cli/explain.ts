@@ -8,10 +8,22 @@ import { DEFAULTS } from '../delegates/config';
 import { listJournaledContainers, readJournal } from '../delegates/journal';
 import { libcniCachePath, parseLibcniCache, parseMultusScratch } from '../delegates/multus-cache';
 import { compare, fromJournal, parseNetworkStatus, resultFacts, type IfaceFacts, type Recorded, type Row, type StatusEntry } from './explain-model';
+import { confFiles, plexusConf } from './doctor-checks';
 import { EXIT, parseOptions, table, UsageError, type Io } from './output';
 
 const NETWORK_STATUS = 'k8s.v1.cni.cncf.io/network-status';
-const OPTIONS = { 'cni-dir': { type: 'string' }, kubeconfig: { type: 'string' } } as const;
+const OPTIONS = { 'cni-dir': { type: 'string' }, kubeconfig: { type: 'string' }, 'conf-dir': { type: 'string' } } as const;
+
+/** plexus's own config on this node, for the cniDir and kubeconfig it uses; undefined when absent. */
+function nodeConf(confDir: string): { cniDir: string; kubeconfig?: string } | undefined {
+  try {
+    const ours = confFiles(confDir).find((f) => f.types.some((t) => t === 'plexus' || t === 'plexus-shim'));
+    const conf = ours ? plexusConf(ours).conf : undefined;
+    return conf ? { cniDir: conf.cniDir, ...(conf.kubeconfig ? { kubeconfig: conf.kubeconfig } : {}) } : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function multusRecord(cniDir: string, containerId: string): Recorded {
   const scratch = join(cniDir, containerId);
@@ -89,7 +101,7 @@ async function liveFacts(netns: string): Promise<Map<string, IfaceFacts> | undef
 
 async function networkStatus(kubeconfig: string | undefined, pod: Recorded['pod']): Promise<{ entries?: StatusEntry[]; note: string }> {
   if (!pod) return { note: 'the record names no pod' };
-  if (kubeconfig === undefined) return { note: 'not read: no --kubeconfig' };
+  if (kubeconfig === undefined) return { note: 'not read: no kubeconfig (--kubeconfig, or plexus config in --conf-dir)' };
   const [{ KubeClient, destroyAgents }, { loadClusterAccess }, { getPod }] = await Promise.all([import('../k8s/client'), import('../k8s/kubeconfig'), import('../k8s/pods')]);
   try {
     const p = await getPod(new KubeClient(loadClusterAccess(kubeconfig), { userAgent: 'plexus-explain' }), pod.namespace, pod.name, { budgetMs: 3000 });
@@ -149,8 +161,10 @@ export async function run(args: string[], io: Io): Promise<number> {
   const { values, positionals, json } = parseOptions(args, OPTIONS);
   if (positionals.length !== 1) throw new UsageError('name one container ID (or a unique prefix) or NAMESPACE/POD');
   const target = positionals[0] as string;
-  const cniDir = typeof values['cni-dir'] === 'string' ? values['cni-dir'] : DEFAULTS.cniDir;
-  const kubeconfig = typeof values.kubeconfig === 'string' ? values.kubeconfig : undefined;
+  // Flags first; else what plexus's config on this node says; else plexus's defaults.
+  const node = nodeConf(typeof values['conf-dir'] === 'string' ? values['conf-dir'] : '/etc/cni/net.d');
+  const cniDir = typeof values['cni-dir'] === 'string' ? values['cni-dir'] : (node?.cniDir ?? DEFAULTS.cniDir);
+  const kubeconfig = typeof values.kubeconfig === 'string' ? values.kubeconfig : node?.kubeconfig;
   const found = await explain(cniDir, target, kubeconfig);
   const bad = found.length === 0 || found.some((e) => e.problems.length > 0 || e.rows.some((r) => r.problems.length > 0));
   if (json) io.out(JSON.stringify({ ok: !bad, target, cniDir, containers: found }, null, 2) + '\n');

@@ -12,16 +12,21 @@ interface Command {
   /** Arguments after the name, for the help text. */
   usage: string;
   summary: string;
+  /** The command answers --help itself (with more than `usage`). */
+  ownHelp?: boolean;
   load(): Promise<CommandModule>;
 }
 
-// One line per command. Other parts of plexus add theirs here:
-// - `daemon` (the node agent) lives in src/daemon; its options are its own.
-// - `install` (the DaemonSet's entrypoint): { name: 'install', usage: '...', summary: '...', load: () => import('../install/cli') },
-// - `ipam` (pool IPAM maintenance, e.g. `ipam gc`): { name: 'ipam', usage: 'gc ...', summary: '...', load: () => import('../ipam/cli') },
+// One entry per command; a command's module is loaded only when it runs. A module exports
+// `run(args, io)` returning the exit code (0 ok, 1 problems, 2 usage: see EXIT), or the entry
+// wraps an existing entry point, as `daemon` does. Hooks for the commands other branches add:
+//   { name: 'install', usage: '[flags]', summary: 'install plexus on this node (the DaemonSet entrypoint)', ownHelp: true,
+//     load: async () => ({ run: async (args) => (await import('../install/install')).runInstall(args) }) },
+//   { name: 'ipam', usage: 'gc [flags]', summary: 'cluster pool IPAM maintenance', ownHelp: true,
+//     load: async () => ({ run: async (args) => (await import('../ipam/cli')).runIpam(args) }) },
 const COMMANDS: Command[] = [
   { name: 'validate', usage: 'FILE|- [-o json]', summary: 'check a NAD (YAML/JSON), a CNI conf/conflist or a networks annotation offline', load: () => import('./validate') },
-  { name: 'explain', usage: 'CONTAINER-ID|NAMESPACE/POD [--cni-dir DIR] [--kubeconfig FILE] [-o json]', summary: "a pod's attachments: journal, live interfaces and network-status side by side", load: () => import('./explain') },
+  { name: 'explain', usage: 'CONTAINER-ID|NAMESPACE/POD [--conf-dir DIR] [--cni-dir DIR] [--kubeconfig FILE] [-o json]', summary: "a pod's attachments: journal, live interfaces and network-status side by side", load: () => import('./explain') },
   { name: 'doctor', usage: '[--conf-dir DIR] [--bin-dir DIR] [--cni-dir DIR] [--socket-dir DIR] [--kubeconfig FILE] [-o json]', summary: "check this node's CNI set-up, plugins, daemon, API access and journals", load: () => import('./doctor') },
   { name: 'version', usage: '[-o json]', summary: 'build version, commit and the CNI versions spoken', load: async () => ({ run: version }) },
   { name: 'daemon', usage: '[SOCKET-DIR]', summary: 'run the node agent (the DaemonSet runs this)', load: async () => ({ run: daemon }) },
@@ -88,7 +93,7 @@ export async function runCli(argv: string[], io: Io = processOut): Promise<numbe
     io.err(`plexus: unknown command ${JSON.stringify(first)}; run "plexus help" for the list\n`);
     return EXIT.usage;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  if (!cmd.ownHelp && (rest.includes('--help') || rest.includes('-h'))) {
     io.out(`plexus ${cmd.name} ${cmd.usage}\n  ${cmd.summary}\n`);
     return EXIT.ok;
   }

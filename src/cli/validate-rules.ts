@@ -6,6 +6,8 @@ import { parseNetworkConfig, type NetworkConfig } from '../cni/netconf';
 import { describe, isObject, type Json, type JsonObject } from '../cni/validate';
 import { LATEST_VERSION } from '../cni/version';
 import { parseConf } from '../delegates/config';
+import type { NetworkSpec } from '../delegates/networks';
+import { planAttachments } from '../delegates/plan';
 import { checkName, DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION, npwg, parseDefaultNetwork, parseNetworkSelection } from '../delegates/selection';
 
 export interface Problem {
@@ -173,4 +175,52 @@ export function checkDocument(doc: unknown): DocumentReport[] {
   }
   const what = typeof doc.kind === 'string' ? `a ${doc.kind}` : 'an object without kind, type or plugins';
   return [{ kind: typeof doc.kind === 'string' ? doc.kind : 'unknown', problems: [{ path: typeof doc.kind === 'string' ? 'kind' : '', message: `${what} is not something plexus reads: want a NetworkAttachmentDefinition, a Pod, a CNI conf/conflist or a networks annotation` }], notes: [] }];
+}
+
+/** List kinds unpacked, so each object is one document. */
+function flatten(docs: unknown[]): unknown[] {
+  return docs.flatMap((d) => (isObject(d) && typeof d.kind === 'string' && d.kind.endsWith('List') && Array.isArray(d.items) ? flatten(d.items) : [d]));
+}
+
+/**
+ * Several documents: each on its own, then every Pod against the NADs given with it, planned as
+ * ADD plans them (src/delegates/plan.ts), which catches what no single document shows: a request
+ * for ips/mac/... on a network whose plugins do not declare the capability (NPWG §4.1.2.1.3.2),
+ * or an interface name the plan gives twice.
+ */
+export function checkDocuments(docs: unknown[]): DocumentReport[] {
+  const flat = flatten(docs);
+  const reports = flat.map((d) => checkDocument(d)[0] as DocumentReport);
+  const nads = new Map<string, NetworkConfig>();
+  flat.forEach((d, i) => {
+    if (!isObject(d) || d.kind !== 'NetworkAttachmentDefinition' || reports[i]?.problems.length) return;
+    const m = isObject(d.metadata) ? d.metadata : {};
+    const config = isObject(d.spec) && typeof d.spec.config === 'string' ? d.spec.config : '';
+    const name = String(m.name ?? '');
+    if (config.trim() === '') return;
+    nads.set(`${typeof m.namespace === 'string' && m.namespace ? m.namespace : 'default'}/${name}`, parseNetworkConfig(config, 'spec.config', { name, cniVersion: LATEST_VERSION }));
+  });
+  if (nads.size === 0) return reports;
+  flat.forEach((d, i) => {
+    const report = reports[i];
+    if (!isObject(d) || d.kind !== 'Pod' || !report || report.problems.length) return;
+    const meta = isObject(d.metadata) ? d.metadata : {};
+    const namespace = typeof meta.namespace === 'string' && meta.namespace ? meta.namespace : 'default';
+    const value = strMap(meta.annotations)[NETWORKS_ANNOTATION];
+    if (value === undefined) return;
+    const specs: NetworkSpec[] = [];
+    for (const sel of parseNetworkSelection(value, namespace)) {
+      const net = nads.get(`${sel.namespace}/${sel.name}`);
+      if (!net) {
+        report.notes.push(`${sel.namespace}/${sel.name} is not among the documents: not checked against the pod's request`);
+        return;
+      }
+      specs.push({ network: `${sel.namespace}/${sel.name}`, net, isDefault: false, selection: sel });
+    }
+    const cluster = parseNetworkConfig('{"cniVersion":"1.1.0","name":"cluster","type":"cluster"}', 'cluster');
+    collect(report.problems, () =>
+      void planAttachments({ containerId: 'validate', ifname: 'eth0', args: '', runtimeConfig: {}, deviceInfoDir: '/validate', podNamespace: namespace, podName: String(meta.name ?? ''), networks: [{ network: 'cluster', net: cluster, isDefault: true }, ...specs] }),
+    );
+  });
+  return reports;
 }

@@ -3,7 +3,7 @@
 // cannot be read at all.
 import { readFileSync } from 'node:fs';
 import { EXIT, parseOptions, table, UsageError, type Io } from './output';
-import { checkAnnotation, checkDocument, type DocumentReport } from './validate-rules';
+import { checkAnnotation, checkDocuments, type DocumentReport } from './validate-rules';
 
 export interface FileReport {
   file: string;
@@ -26,7 +26,7 @@ async function documents(text: string): Promise<DocumentReport[]> {
   try {
     const doc: unknown = JSON.parse(trimmed);
     // An annotation value keeps its exact text: the parser detects the JSON form from it.
-    return Array.isArray(doc) ? [checkAnnotation(trimmed)] : checkDocument(doc);
+    return Array.isArray(doc) ? [checkAnnotation(trimmed)] : checkDocuments([doc]);
   } catch (err) {
     if (!(err instanceof SyntaxError)) throw err;
   }
@@ -41,7 +41,7 @@ async function documents(text: string): Promise<DocumentReport[]> {
   }
   const real = docs.filter((d) => d !== null && d !== undefined);
   if (real.length === 1 && typeof real[0] === 'string') return [checkAnnotation(trimmed)];
-  return real.flatMap((d) => checkDocument(d));
+  return checkDocuments(real);
 }
 
 export async function validateFile(file: string): Promise<FileReport> {
