@@ -119,7 +119,16 @@ test('doctor: a healthy layout passes; each broken part is named by its check', 
   is(c.get('API'), 'fail', /: forbidden: network-attachment-definitions\.k8s\.cni\.cncf\.io "plexus-doctor-probe" is forbidden: User "system:serviceaccount:plexus:plexus" cannot get .*\(apply deploy\/10-rbac\.yaml\)$/);
   api.clearDenies();
 
-  // 6. daemon mode: nothing on the socket, then a real `plexus daemon`
+  // 6. the cluster network's readiness indicator is missing, then present
+  const ready = join(dir, 'ready');
+  plexusConf({ readinessindicatorfile: ready });
+  c = await doctor(1);
+  is(c.get('readiness indicator'), 'fail', `${ready} does not exist: ADD waits for it and STATUS answers 50 (the cluster network is not ready)`);
+  writeFileSync(ready, '');
+  c = await doctor(0);
+  is(c.get('readiness indicator'), 'ok', `${ready} exists`);
+
+  // 7. daemon mode: nothing on the socket, then a real `plexus daemon`
   plexusConf({ daemonSocketDir: socketDir });
   c = await doctor(1);
   is(c.get('daemon'), 'fail', `nothing answers on ${join(socketDir, 'plexus.sock')}: every call pays a one-shot plexus start (the shim's fallback)`);

@@ -1,6 +1,7 @@
 // `plexus doctor`: is this node set up so that the runtime runs plexus and plexus can do its job?
 // Config order and parse, the cluster network, every plugin the configs name (VERSION probe), the
 // daemon, the API and the token, stale journals. Exit 1 when any check fails (warnings do not).
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { asCniError } from '../cni/errors';
 import type { NetworkConfig } from '../cni/netconf';
@@ -144,6 +145,10 @@ export async function doctor(o: DoctorOptions): Promise<Check[]> {
       } catch {
         // the API check below says why
       }
+    }
+    if (conf.readinessIndicatorFile) {
+      const f = conf.readinessIndicatorFile;
+      checks.push(existsSync(f) ? { check: 'readiness indicator', status: 'ok', detail: `${f} exists` } : { check: 'readiness indicator', status: 'fail', detail: `${f} does not exist: ADD waits for it and STATUS answers 50 (the cluster network is not ready)` });
     }
     const nets = await networks(conf, api, checks);
     const path = [...new Set([...(o.binDir ? [o.binDir] : []), conf.binDir, '/opt/cni/bin'])];
