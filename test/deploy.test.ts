@@ -171,7 +171,7 @@ test('RBAC attributes are computed from the request as kube-apiserver does', () 
 });
 
 test('the test API server enforces deploy/10-rbac.yaml by default: granted calls pass, others are 403 as in a cluster', async (t) => {
-  const api = await startApiServer({ tls: true, token: 'T', tokenUser: 'system:serviceaccount:plexus:plexus' });
+  const api = await startApiServer({ tls: true, token: 'T', tokenUser: 'system:serviceaccount:plexus:plexus', adminToken: 'A' });
   t.after(() => api.close());
   api.putPod({ metadata: { name: 'web', namespace: 'ns1' } });
   const call = (method: string, path: string, body?: string, contentType = 'application/json') =>
@@ -190,6 +190,10 @@ test('the test API server enforces deploy/10-rbac.yaml by default: granted calls
   assert.match(String(del.json.message), /^pods "web" is forbidden: .* cannot delete resource "pods"/);
   assert.equal((await call('POST', '/apis/events.k8s.io/v1/namespaces/ns1/events', '{"metadata":{"name":"e"}}')).status, 403);
   assert.equal(api.getPod('ns1', 'web') !== undefined, true, 'the denied DELETE changed nothing');
+  // The admin who sets the world up (kubectl's system:masters) is not held to plexus's role.
+  const admin = await rawRequest({ url: api.url, caPem: api.caPem }, 'GET', '/api/v1/namespaces/ns1/pods', { token: 'A' });
+  assert.equal(admin.status, 200);
+  assert.equal(api.requests().at(-1)?.user, 'kubernetes-admin');
   assert.equal(PODS.resource, 'pods');
 });
 

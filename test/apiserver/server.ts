@@ -26,6 +26,11 @@ export interface FakeApiOptions {
   requireAuth?: boolean;
   /** The user a valid bearer token authenticates as (shows in Forbidden messages). */
   tokenUser?: string;
+  /**
+   * A second bearer token for the person setting up the world (what kubectl would send): it
+   * authenticates as `kubernetes-admin` in group system:masters, which RBAC never restricts.
+   */
+  adminToken?: string;
   /** 0 (default) picks a free port. */
   port?: number;
   /**
@@ -102,6 +107,7 @@ export interface FakeApi {
 }
 
 const MAX_BODY = 3 * 1024 * 1024; // kube-apiserver's default request body limit
+const ADMIN_USER = 'kubernetes-admin';
 
 interface Route {
   type: ResourceType;
@@ -198,6 +204,7 @@ export async function startApiServer(opts: FakeApiOptions = {}): Promise<FakeApi
     }
     const auth = req.headers.authorization ?? '';
     if (token !== undefined && auth === `Bearer ${token}`) return tokenUser;
+    if (opts.adminToken !== undefined && auth === `Bearer ${opts.adminToken}`) return ADMIN_USER;
     if (token === undefined && !opts.requireAuth) return 'system:anonymous';
     return undefined;
   }
@@ -271,7 +278,8 @@ export async function startApiServer(opts: FakeApiOptions = {}): Promise<FakeApi
     }
     rec.user = user;
     const attrs = requestAttributes(method, url);
-    if (rbac && !allows(rbac, attrs)) {
+    // system:masters is allowed everything before any authorizer runs, as in kube-apiserver.
+    if (rbac && user !== ADMIN_USER && !allows(rbac, attrs)) {
       const e = S.status(403, 'Forbidden', forbiddenMessage(user, attrs), attrs.isResource ? { name: attrs.name, group: attrs.apiGroup, kind: attrs.resource } : {});
       send(403, e);
       return;
