@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { tokenExpiry } from '../src/cli/doctor-checks';
 import { writeJournal } from '../src/delegates/journal';
 import { startApiServer } from './apiserver/server';
 import { cli } from './helpers/cli';
@@ -151,4 +152,15 @@ test('doctor: a conf dir without plexus, and one that does not exist', async (t)
   const none = await cli(['doctor', '--conf-dir', join(dir, 'nope'), '-o', 'json']);
   assert.equal(none.status, 1);
   assert.deepEqual(none.json<Report>().checks, [{ check: 'conf dir', status: 'fail', detail: `${join(dir, 'nope')}: ENOENT: no such file or directory, scandir '${join(dir, 'nope')}'` }]);
+});
+
+test('token expiry: read from the JWT without verifying it; past 80% of its lifetime is a warning', () => {
+  const t0 = 1_700_000_000;
+  const tok = (c: Record<string, unknown>) => jwt({ sub: SA, ...c });
+  assert.deepEqual(tokenExpiry(tok({ iat: t0, exp: t0 + 3600 }), 'k', t0 + 600), { check: 'token', status: 'ok', detail: `${SA}: expires in 50 min` });
+  assert.deepEqual(tokenExpiry(tok({ iat: t0, exp: t0 + 3600 }), 'k', t0 + 3000), { check: 'token', status: 'warn', detail: `${SA}: expires in 10 min, past 80% of its lifetime: is the token file being refreshed?` });
+  assert.deepEqual(tokenExpiry(tok({ iat: t0, exp: t0 + 3600 }), 'k', t0 + 3600 + 30), { check: 'token', status: 'fail', detail: `${SA}: expired 30 s ago (${new Date((t0 + 3600) * 1000).toISOString()})` });
+  assert.deepEqual(tokenExpiry(tok({}), 'k', t0), { check: 'token', status: 'ok', detail: `${SA}: no expiry` });
+  assert.deepEqual(tokenExpiry('opaque-static-token', 'k', t0), { check: 'token', status: 'ok', detail: 'not a JWT: its expiry cannot be read' });
+  assert.deepEqual(tokenExpiry(undefined, 'kubeconfig /x', t0), { check: 'token', status: 'skip', detail: 'kubeconfig /x has no bearer token (client certificate or none)' });
 });
