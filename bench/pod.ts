@@ -15,6 +15,8 @@ const PLEXUS = join(ROOT, 'dist', 'bin', 'plexus');
 const REF = '/usr/lib/cni';
 const OURS = join(ROOT, 'dist', 'bin');
 const TOKEN = 'bench-token';
+// Seeding pods and NADs is an admin's job (kubectl); plexus's TOKEN is held to deploy/'s ClusterRole.
+const ADMIN_TOKEN = 'bench-admin-token';
 const NS = 'pxbench';
 const NS_PATH = `/var/run/netns/${NS}`;
 const ID = 'benchpod0001';
@@ -34,7 +36,7 @@ interface Api {
 }
 
 async function startApi(dir: string): Promise<Api> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/apiserver/main.ts'), '--tls', '--token', TOKEN, '--state-dir', dir], {
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/apiserver/main.ts'), '--tls', '--token', TOKEN, '--admin-token', ADMIN_TOKEN, '--state-dir', dir], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, NODE_EXTRA_CA_CERTS: '' },
   });
@@ -54,7 +56,7 @@ async function startApi(dir: string): Promise<Api> {
 function post(api: Api, path: string, body: object): Promise<{ metadata: { uid: string } }> {
   return new Promise((res, rej) => {
     const data = JSON.stringify(body);
-    const req = request(`${api.url}${path}`, { method: 'POST', ca: api.ca, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' } }, (r) => {
+    const req = request(`${api.url}${path}`, { method: 'POST', ca: api.ca, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' } }, (r) => {
       let text = '';
       r.on('data', (c: Buffer) => (text += c.toString()));
       r.on('end', () => ((r.statusCode ?? 500) < 300 ? res(JSON.parse(text) as { metadata: { uid: string } }) : rej(new Error(`POST ${path}: ${r.statusCode} ${text}`))));

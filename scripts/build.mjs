@@ -6,7 +6,7 @@
 // written under a private temp name and renamed into place: nobody sees a half-written file.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSea, toolEnv } from './sea.mjs';
@@ -70,6 +70,18 @@ if (existsSync(join(root, 'scripts', 'build-addon.sh'))) {
   times.push(`addon ${ms(t)}`);
 }
 
+// `plexus version` reports these (src/cli/build-info.ts). PLEXUS_BUILD_COMMIT overrides git for
+// builds from a tarball (the Dockerfile passes it); "-dirty" marks uncommitted changes.
+function gitCommit() {
+  if (process.env.PLEXUS_BUILD_COMMIT) return process.env.PLEXUS_BUILD_COMMIT;
+  const head = spawnSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: root, encoding: 'utf8' });
+  if (head.status !== 0) return 'unknown';
+  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8' });
+  return head.stdout.trim() + (dirty.status === 0 && dirty.stdout.trim() !== '' ? '-dirty' : '');
+}
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const buildDefine = JSON.stringify({ version: pkg.version, commit: gitCommit() });
+
 // 2. Bundle. esbuild turns a dynamic import() of our ESM modules into a lazy `__esm` initialiser
 //    and a require() of a CJS package into a lazy `__commonJS` one, so a verb evaluates only the
 //    modules it reaches (verified: docs/decisions.md; guarded by test/build-version.test.ts).
@@ -87,7 +99,7 @@ const result = await build({
   // A separate map without a sourceMappingURL comment (the SEA cannot use one): it decodes the
   // minified stack traces of a field report.
   sourcemap: 'external',
-  define: { 'process.env.NODE_ENV': '"production"' },
+  define: { 'process.env.NODE_ENV': '"production"', __PLEXUS_BUILD__: buildDefine },
   // Addons are loaded from disk at run time (createRequire(process.execPath)); never inline them.
   external: ['*.node'],
   metafile: true,

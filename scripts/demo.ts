@@ -174,9 +174,11 @@ async function story(): Promise<void> {
   // 1. The cluster.
   heading('Start a Kubernetes API server (the test stand-in: TLS and a bearer token)');
   const token = randomBytes(16).toString('hex');
-  const api: FakeApi = await startApiServer({ tls: true, token });
+  // plexus's token is held to deploy/'s ClusterRole; the demo creates objects as an admin would.
+  const adminToken = randomBytes(16).toString('hex');
+  const api: FakeApi = await startApiServer({ tls: true, token, adminToken });
   undo.push({ what: 'stop the API server', run: async () => (await api.close(), `stopped the API server at ${api.url}`) });
-  const kube = new Kube(api.url, api.caPem ?? '', token);
+  const kube = new Kube(api.url, api.caPem ?? '', adminToken);
   say(`listening on ${api.url}`);
   checkInterrupted();
 

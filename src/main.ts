@@ -13,17 +13,15 @@ async function main(): Promise<void> {
     return;
   }
   if (name === 'plexus' || name.startsWith('plexus')) {
-    if (process.argv[2] === 'daemon') {
-      const { runDaemon } = await import('./daemon/server');
-      await runDaemon(process.argv[3] ?? '/run/plexus');
+    // A runtime always sets CNI_COMMAND: then it is a CNI call whatever argv holds, and no CLI
+    // code is loaded. No arguments and other CNI_* variables set is a runtime's call without
+    // CNI_COMMAND: it gets the CNI error (code 4). Otherwise argv is a command for people.
+    if (process.env.CNI_COMMAND || (process.argv.length <= 2 && Object.keys(process.env).some((k) => k.startsWith('CNI_')))) {
+      await meta();
       return;
     }
-    if (process.argv[2] === 'install') {
-      const { runInstall } = await import('./install/install');
-      process.exitCode = await runInstall(process.argv.slice(3));
-      return;
-    }
-    await meta();
+    const { runCli } = await import('./cli/index');
+    process.exitCode = await runCli(process.argv.slice(2));
     return;
   }
   const { pluginMain } = await import('./cni/skel');

@@ -11,8 +11,9 @@ import type { JsonObject } from '../src/cni/validate';
 import { rawRequest, type RawOptions } from './apiserver/raw';
 import { startApiServer, type FakeApi, type FakeApiOptions } from './apiserver/server';
 
+// These tests exercise the server's REST semantics with requests plexus never makes: no RBAC.
 async function server(t: TestContext, opts: FakeApiOptions = {}): Promise<FakeApi> {
-  const api = await startApiServer(opts);
+  const api = await startApiServer({ rbac: false, ...opts });
   t.after(() => api.close());
   return api;
 }
@@ -227,7 +228,7 @@ test('faults are consumed in order by matching requests; failAll and clearFaults
 });
 
 test('close() ends keep-alive connections and pending delayed requests', { timeout: 5000 }, async () => {
-  const api = await startApiServer();
+  const api = await startApiServer({ rbac: false });
   const agent = new http.Agent({ keepAlive: true });
   try {
     assert.equal((await req(api, 'GET', POD, { agent })).status, 200);
@@ -252,7 +253,7 @@ test('standalone: prints url/ca, writes a kubeconfig, serves, exits 0 on SIGTERM
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS;
-  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'apiserver', 'main.ts'), '--tls', '--token', 'T', '--state-dir', dir], {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'apiserver', 'main.ts'), '--tls', '--token', 'T', '--state-dir', dir, '--no-rbac'], {
     env,
     stdio: ['ignore', 'pipe', 'inherit'],
   });

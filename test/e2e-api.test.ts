@@ -315,7 +315,7 @@ test(named('ips on a network whose plugins do not declare the capability: code 2
   assert.equal(add.status, 1);
   const err = add.json();
   assert.equal(err.code, 2);
-  assert.equal(err.msg, `network ${podNs}/plain: the pod requests "ips" but no plugin of this network declares the "ips" capability`);
+  assert.equal(err.msg, `network ${podNs}/plain: the pod requests "ips" but no plugin of this network declares the "ips" capability (NPWG v1.3 §4.1.2.1.3)`);
   assert.deepEqual(w.footprint([br]), EMPTY);
   assert.equal(podAnnotations(w.api, pod)[STATUS], undefined);
   assert.ok(!w.api.requests().some((r) => r.method !== 'GET'), 'no write to the API');

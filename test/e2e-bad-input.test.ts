@@ -98,23 +98,23 @@ const CASES: Case[] = [
   { name: 'bad logLevel', conf: { logLevel: 'loud' }, code: 7, msg: /^logLevel: unknown level "loud"/ },
   { name: 'kubeconfig path missing', conf: (c) => ({ kubeconfig: join(c.w.dir, 'nope', 'kubeconfig') }), code: 5, msg: (c) => new RegExp(`^kubeconfig ${esc(join(c.w.dir, 'nope', 'kubeconfig'))}: not readable: ENOENT$`) },
   // the selection annotation, comma form
-  { name: 'comma form: "ns/"', networks: (c) => `lan, ${c.podNs}/`, code: 7, msg: /^k8s\.v1\.cni\.cncf\.io\/networks\[1\]\.name: network name must not be empty$/ },
+  { name: 'comma form: "ns/"', networks: (c) => `lan, ${c.podNs}/`, code: 7, msg: /^k8s\.v1\.cni\.cncf\.io\/networks\[1\]\.name: network name must not be empty \(NPWG v1\.3 §3\.3\)$/ },
   { name: 'comma form: "a//b"', networks: 'lan,a//b', code: 7, msg: /^k8s\.v1\.cni\.cncf\.io\/networks\[1\]: "a\/\/b" has more than one "\/"/ },
   { name: 'comma form: upper-case name', networks: 'lan,Lan2', code: 7, msg: /^k8s\.v1\.cni\.cncf\.io\/networks\[1\]\.name: "Lan2" is not a valid network name: it must be a DNS-1123 label/ },
   { name: 'comma form: bad interface', networks: 'lan,lan2@a:b', code: 7, msg: /^k8s\.v1\.cni\.cncf\.io\/networks\[1\]\.interface: "a:b" is not a valid Linux interface name/ },
-  { name: 'the same interface twice', networks: 'lan@x0,lan2@x0', code: 7, msg: /^k8s\.v1\.cni\.cncf\.io\/networks\[1\]\.interface: "x0" is already requested by element 0$/ },
+  { name: 'the same interface twice', networks: 'lan@x0,lan2@x0', code: 7, msg: /^k8s\.v1\.cni\.cncf\.io\/networks\[1\]\.interface: "x0" is already requested by element 0 \(NPWG v1\.3 §4\.1\.2\.1\.5\)$/ },
   // JSON form
   { name: 'JSON form: invalid JSON', networks: '[{"name":"lan"},{"name":"lan2"', code: 7, msg: /^k8s\.v1\.cni\.cncf\.io\/networks: invalid JSON: / },
-  { name: 'JSON form: ips not an IP', networks: el({ ips: ['10.213.2.300/24'] }), code: 7, msg: /^k8s\.v1\.cni\.cncf\.io\/networks\[1\]\.ips\[0\]: "10\.213\.2\.300\/24" is not an IP address$/ },
+  { name: 'JSON form: ips not an IP', networks: el({ ips: ['10.213.2.300/24'] }), code: 7, msg: /^k8s\.v1\.cni\.cncf\.io\/networks\[1\]\.ips\[0\]: "10\.213\.2\.300\/24" is not an IP address \(NPWG v1\.3 §4\.1\.2\.1\.3\)$/ },
   { name: 'JSON form: invalid mac', networks: el({ mac: '02:11:22:33:44:zz' }), code: 7, msg: /^k8s\.v1\.cni\.cncf\.io\/networks\[1\]\.mac: "02:11:22:33:44:zz" is not a 6-byte MAC/ },
-  { name: 'JSON form: hostPort 0', networks: el({ portMappings: [{ hostPort: 0, containerPort: 80 }] }), code: 7, msg: /^k8s\.v1\.cni\.cncf\.io\/networks\[1\]\.portMappings\[0\]\.hostPort: must be an integer from 1 to 65535, got number 0$/ },
+  { name: 'JSON form: hostPort 0', networks: el({ portMappings: [{ hostPort: 0, containerPort: 80 }] }), code: 7, msg: /^k8s\.v1\.cni\.cncf\.io\/networks\[1\]\.portMappings\[0\]\.hostPort: must be an integer from 1 to 65535, got number 0 \(NPWG v1\.3 §4\.1\.2\.1\.7\)$/ },
   {
     name: 'JSON form: default-route on two elements',
     networks: (c) => JSON.stringify([{ name: 'lan', 'default-route': ['10.213.1.1'] }, { name: 'lan2', namespace: c.podNs, 'default-route': ['10.213.2.1'] }]),
     code: 7,
     msg: /^k8s\.v1\.cni\.cncf\.io\/networks\[1\]\.default-route: only one element may set default-route, element 0 already does/,
   },
-  { name: 'JSON form: a misspelt key', networks: el({ ip: ['10.213.2.5/24'] }), code: 7, msg: /^k8s\.v1\.cni\.cncf\.io\/networks\[1\]\.ip: unknown key \(did you mean "ips"\?\)$/ },
+  { name: 'JSON form: a misspelt key', networks: el({ ip: ['10.213.2.5/24'] }), code: 7, msg: /^k8s\.v1\.cni\.cncf\.io\/networks\[1\]\.ip: unknown key \(did you mean "ips"\?\) \(NPWG v1\.3 §4\.1\.2\.1\)$/ },
   { name: 'JSON form: an unknown period-less key', networks: el({ vlan: 7 }), code: 7, msg: /^k8s\.v1\.cni\.cncf\.io\/networks\[1\]\.vlan: unknown key: the NPWG spec reserves keys without a period/ },
   // networks and the API
   {

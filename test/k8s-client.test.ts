@@ -12,8 +12,9 @@ import { startApiServer, type FakeApi, type FakeApiOptions, type KubeconfigOptio
 
 const POD = '/api/v1/namespaces/ns1/pods';
 
+// The client's own behaviour, on requests plexus's flows never make: no RBAC.
 async function server(t: TestContext, opts: FakeApiOptions = {}): Promise<FakeApi> {
-  const api = await startApiServer(opts);
+  const api = await startApiServer({ rbac: false, ...opts });
   t.after(async () => {
     destroyAgents();
     await api.close();
@@ -156,7 +157,7 @@ test('connection reset and per-attempt timeouts are retried; with no budget they
 });
 
 test('connection refused is retried until the budget ends', async (t) => {
-  const api = await startApiServer();
+  const api = await startApiServer({ rbac: false });
   const a = access(t, api);
   await api.close();
   const err = await apiError(new KubeClient(a).get(POD, { budgetMs: 300 }));

@@ -143,7 +143,7 @@ test('JSON format errors: code 7, message names the element index and field', ()
   // The exact message for the common case.
   assert.throws(
     () => parseNetworkSelection(json([{ name: 'a' }, { name: 'b', ips: ['10.1.2.300/24'] }]), POD_NS),
-    (err: unknown) => err instanceof CniError && err.code === 7 && err.message === `${ANN}[1].ips[0]: "10.1.2.300/24" is not an IP address`,
+    (err: unknown) => err instanceof CniError && err.code === 7 && err.message === `${ANN}[1].ips[0]: "10.1.2.300/24" is not an IP address (NPWG v1.3 §4.1.2.1.3)`,
   );
   const bad: [unknown, RegExp, ...RegExp[]][] = [
     [[{}], at('[0].name'), /must be a string, got nothing/],

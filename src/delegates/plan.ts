@@ -6,6 +6,7 @@ import { declaredCapabilities } from '../cni/netconf';
 import type { JsonObject } from '../cni/validate';
 import type { AttachmentRecord } from './journal';
 import type { NetworkSpec } from './networks';
+import { npwg } from './selection';
 
 export interface PlanInput {
   containerId: string;
@@ -35,8 +36,9 @@ function requestedCapabilities(spec: NetworkSpec): JsonObject {
   return out;
 }
 
-// NPWG §4.1.2.1.3-10: a request for one of these MUST fail when no plugin of the network declares it.
-const VERIFIED = ['ips', 'mac', 'portMappings', 'bandwidth', 'infinibandGUID'];
+// NPWG §4.1.2.1.3-10: a request for one of these MUST fail when no plugin of the network declares
+// it; the section of each key, cited in the error.
+const VERIFIED: Record<string, string> = { ips: '4.1.2.1.3', mac: '4.1.2.1.4', portMappings: '4.1.2.1.7', bandwidth: '4.1.2.1.8', infinibandGUID: '4.1.2.1.10' };
 
 /** Delegates parse CNI_ARGS strictly unless IgnoreUnknown is set, and ours carry K8S_POD_*. */
 export function delegateArgs(args: string): string {
@@ -67,11 +69,11 @@ export function planAttachments(input: PlanInput): AttachmentRecord[] {
       capabilityArgs = { ...input.runtimeConfig };
     } else {
       capabilityArgs = requestedCapabilities(spec);
-      for (const key of VERIFIED) {
+      for (const [key, section] of Object.entries(VERIFIED)) {
         if (capabilityArgs[key] !== undefined && !declared.has(key)) {
           throw new CniError(
             Code.UnsupportedField,
-            `network ${spec.network}: the pod requests ${JSON.stringify(key)} but no plugin of this network declares the ${JSON.stringify(key)} capability`,
+            `network ${spec.network}: the pod requests ${JSON.stringify(key)} but no plugin of this network declares the ${JSON.stringify(key)} capability (${npwg(section)})`,
           );
         }
       }

@@ -12,6 +12,7 @@ import { isObject, type Json, type JsonObject } from '../../src/cni/validate';
 import { writeKubeconfigFile, type KubeconfigOptions } from './kubeconfig';
 import * as S from './status';
 import { EVENTS, EVENTS_V1, NADS, ObjectStore, PODS, RESOURCE_TYPES, type ResourceType } from './store';
+import { allows, forbiddenMessage, loadClusterRole, requestAttributes, type PolicyRule } from './rbac';
 import { createPki, issueClientCert, selfSignedClientCert, type CertFiles, type TestPki } from './tls';
 
 export type { CertFiles } from './tls';
@@ -25,8 +26,20 @@ export interface FakeApiOptions {
   requireAuth?: boolean;
   /** The user a valid bearer token authenticates as (shows in Forbidden messages). */
   tokenUser?: string;
+  /**
+   * A second bearer token for the person setting up the world (what kubectl would send): it
+   * authenticates as `kubernetes-admin` in group system:masters, which RBAC never restricts.
+   */
+  adminToken?: string;
   /** 0 (default) picks a free port. */
   port?: number;
+  /**
+   * The RBAC rules every authenticated request is checked against (403 otherwise). Default: the
+   * ClusterRole plexus is deployed with (deploy/10-rbac.yaml), so a test of any plexus flow also
+   * proves the deployment grants what it calls. `false` only for tests of the client or of the
+   * server itself, which make requests plexus never makes.
+   */
+  rbac?: PolicyRule[] | false;
 }
 
 /** Matching requests (method and path prefix, both optional) are consumed in injection order. */
@@ -94,6 +107,7 @@ export interface FakeApi {
 }
 
 const MAX_BODY = 3 * 1024 * 1024; // kube-apiserver's default request body limit
+const ADMIN_USER = 'kubernetes-admin';
 
 interface Route {
   type: ResourceType;
@@ -161,6 +175,7 @@ export async function startApiServer(opts: FakeApiOptions = {}): Promise<FakeApi
   let faults: Fault[] = [];
   let denies: DenyRule[] = [];
   let log: RequestRecord[] = [];
+  const rbac = opts.rbac === false ? undefined : (opts.rbac ?? loadClusterRole());
   const sockets = new Set<Socket>();
   let accepted = 0;
   const timers = new Set<NodeJS.Timeout>();
@@ -189,6 +204,7 @@ export async function startApiServer(opts: FakeApiOptions = {}): Promise<FakeApi
     }
     const auth = req.headers.authorization ?? '';
     if (token !== undefined && auth === `Bearer ${token}`) return tokenUser;
+    if (opts.adminToken !== undefined && auth === `Bearer ${opts.adminToken}`) return ADMIN_USER;
     if (token === undefined && !opts.requireAuth) return 'system:anonymous';
     return undefined;
   }
@@ -261,6 +277,13 @@ export async function startApiServer(opts: FakeApiOptions = {}): Promise<FakeApi
       return;
     }
     rec.user = user;
+    const attrs = requestAttributes(method, url);
+    // system:masters is allowed everything before any authorizer runs, as in kube-apiserver.
+    if (rbac && user !== ADMIN_USER && !allows(rbac, attrs)) {
+      const e = S.status(403, 'Forbidden', forbiddenMessage(user, attrs), attrs.isResource ? { name: attrs.name, group: attrs.apiGroup, kind: attrs.resource } : {});
+      send(403, e);
+      return;
+    }
     try {
       if (body.length > MAX_BODY) throw new S.StatusError(S.status(413, 'RequestEntityTooLarge', 'request entity too large'));
       const out = handle(req, url, body, user);
