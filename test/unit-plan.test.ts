@@ -22,12 +22,12 @@ const plan = (networks: NetworkSpec[], extra: Partial<PlanInput> = {}) =>
   planAttachments({ containerId: 'c1', ifname: 'eth0', args: 'K8S_POD_NAME=p', runtimeConfig: {}, networks, deviceInfoDir: '/tmp/devinfo', ...extra });
 
 // Each request key of a selection element, the capability that must be declared for it, and a valid value.
-const REQUESTS: { key: keyof NetworkSelectionElement; capability: string; value: unknown; sent: unknown }[] = [
-  { key: 'ips', capability: 'ips', value: ['10.1.1.5/24'], sent: ['10.1.1.5/24'] },
-  { key: 'mac', capability: 'mac', value: '02:11:22:33:44:55', sent: '02:11:22:33:44:55' },
-  { key: 'portMappings', capability: 'portMappings', value: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }], sent: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] },
-  { key: 'bandwidth', capability: 'bandwidth', value: { ingressRate: 1000, ingressBurst: 2000 }, sent: { ingressRate: 1000, ingressBurst: 2000 } },
-  { key: 'infinibandGuid', capability: 'infinibandGUID', value: '00:11:22:33:44:55:66:77', sent: '00:11:22:33:44:55:66:77' },
+const REQUESTS: { key: keyof NetworkSelectionElement; capability: string; value: unknown; sent: unknown; section: string }[] = [
+  { key: 'ips', capability: 'ips', value: ['10.1.1.5/24'], sent: ['10.1.1.5/24'], section: '4.1.2.1.3' },
+  { key: 'mac', capability: 'mac', value: '02:11:22:33:44:55', sent: '02:11:22:33:44:55', section: '4.1.2.1.4' },
+  { key: 'portMappings', capability: 'portMappings', value: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }], sent: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }], section: '4.1.2.1.7' },
+  { key: 'bandwidth', capability: 'bandwidth', value: { ingressRate: 1000, ingressBurst: 2000 }, sent: { ingressRate: 1000, ingressBurst: 2000 }, section: '4.1.2.1.8' },
+  { key: 'infinibandGuid', capability: 'infinibandGUID', value: '00:11:22:33:44:55:66:77', sent: '00:11:22:33:44:55:66:77', section: '4.1.2.1.10' },
 ];
 
 for (const r of REQUESTS) {
@@ -35,7 +35,7 @@ for (const r of REQUESTS) {
     const sel = { [r.key]: r.value } as Partial<NetworkSelectionElement>;
     assert.throws(
       () => plan([cluster, secondary('plain', sel)]),
-      (e: { code?: number; message?: string }) => e.code === Code.UnsupportedField && e.message === `network ns/plain: the pod requests "${r.capability}" but no plugin of this network declares the "${r.capability}" capability`,
+      (e: { code?: number; message?: string }) => e.code === Code.UnsupportedField && e.message === `network ns/plain: the pod requests "${r.capability}" but no plugin of this network declares the "${r.capability}" capability (NPWG v1.3 §${r.section})`,
     );
     const [, att] = plan([cluster, secondary('able', sel, { [r.capability]: true })]);
     assert.deepEqual(att?.capabilityArgs, { [r.capability]: r.sent });
