@@ -21,7 +21,7 @@ const ADDON = 'plexus_netns.node';
 // IPAM's name here when it has one.
 // Only names a built-in plugin answers to: a link for an IPAM plexus does not ship yet would shadow
 // the real host-local on a delegate's path.
-const PLUGIN_NAMES = ['macvlan', 'ipvlan', 'bridge', 'host-device'];
+const PLUGIN_NAMES = ['macvlan', 'ipvlan', 'bridge', 'host-device', 'whereabouts'];
 
 const t0 = process.hrtime.bigint();
 const ms = (from) => Math.round(Number(process.hrtime.bigint() - from) / 1e6);

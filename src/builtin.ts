@@ -7,6 +7,7 @@ const loaders: Record<string, () => Promise<PluginHandlers>> = {
   ipvlan: async () => (await import('../plugins/ipvlan/ipvlan')).plugin,
   bridge: async () => (await import('../plugins/bridge/bridge')).plugin,
   'host-device': async () => (await import('../plugins/host-device/host-device')).plugin,
+  whereabouts: async () => (await import('../plugins/whereabouts/whereabouts')).plugin,
 };
 
 export function isBuiltin(name: string): boolean {

@@ -13,6 +13,11 @@ async function main(): Promise<void> {
     return;
   }
   if (name === 'plexus' || name.startsWith('plexus')) {
+    if (process.argv[2] === 'ipam') {
+      const { runIpamCommand } = await import('./ipam/pool/cli');
+      process.exitCode = await runIpamCommand(process.argv.slice(3));
+      return;
+    }
     if (process.argv[2] === 'daemon') {
       const { runDaemon } = await import('./daemon/server');
       await runDaemon(process.argv[3] ?? '/run/plexus');

@@ -1,0 +1,194 @@
+// The pool objects on the API: read or create an IPPool, commit one allocation or release with a
+// JSON patch guarded by `test` on that one key (never a Lease, never a whole-object write), and
+// the OverlappingRangeIPReservation beside it. Each function is one or two requests.
+import { CniError, Code } from '../../cni/errors';
+import { isObject, type Json, type JsonObject } from '../../cni/validate';
+import { JSON_PATCH, KubeApiError, type KubeClient } from '../../k8s/client';
+import { encodeExtra, extraKey, GROUP_PATH, parsePool, pointerToken, type Allocation, type PoolObject } from './layout';
+
+/** etcd refuses requests over 1.5 MiB; keep room for the patch and metadata growth. */
+export const MAX_POOL_BYTES = 1.5 * 1024 * 1024 - 16 * 1024;
+/** One allocation's share of a pool object (entry + our annotation), for the size check. */
+const ENTRY_BYTES = 220;
+
+/** Total time one API request may take, retries of 429/5xx included. */
+const BUDGET_MS = 10_000;
+
+export interface Counters {
+  requests: number;
+  conflicts: number;
+}
+
+export class PoolApi {
+  readonly counters: Counters = { requests: 0, conflicts: 0 };
+  constructor(
+    readonly client: KubeClient,
+    readonly namespace: string,
+  ) {}
+
+  private async call<T>(f: () => Promise<T>): Promise<T> {
+    this.counters.requests += 1;
+    return f();
+  }
+
+  poolPath(name: string): string {
+    return `${GROUP_PATH}/namespaces/${encodeURIComponent(this.namespace)}/ippools/${encodeURIComponent(name)}`;
+  }
+
+  private reservationPath(name?: string): string {
+    const base = `${GROUP_PATH}/namespaces/${encodeURIComponent(this.namespace)}/overlappingrangeipreservations`;
+    return name === undefined ? base : `${base}/${encodeURIComponent(name)}`;
+  }
+
+  private toPool(obj: JsonObject): PoolObject {
+    try {
+      return parsePool(obj, Buffer.byteLength(JSON.stringify(obj)));
+    } catch (err) {
+      throw new CniError(Code.DecodeFailure, (err as Error).message);
+    }
+  }
+
+  async getPool(name: string): Promise<PoolObject | undefined> {
+    try {
+      return this.toPool(await this.call(() => this.client.get(this.poolPath(name), { budgetMs: BUDGET_MS })));
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** The pool, created empty (with our annotations map, so later patches need no second form) if absent. */
+  async getOrCreatePool(name: string, range: string): Promise<PoolObject> {
+    const found = await this.getPool(name);
+    if (found) return found;
+    const body: JsonObject = {
+      apiVersion: 'whereabouts.cni.cncf.io/v1alpha1',
+      kind: 'IPPool',
+      metadata: { name, namespace: this.namespace, annotations: {} },
+      spec: { range, allocations: {} },
+    };
+    try {
+      const path = `${GROUP_PATH}/namespaces/${encodeURIComponent(this.namespace)}/ippools`;
+      return this.toPool(await this.call(() => this.client.post(path, body, { budgetMs: BUDGET_MS })));
+    } catch (err) {
+      if (!(err instanceof KubeApiError && err.status === 409)) throw err;
+      const again = await this.getPool(name);
+      if (!again) throw err;
+      return again;
+    }
+  }
+
+  /** Checks the pool can still grow by one entry; the apiserver would refuse it with a bare 500. */
+  checkRoom(pool: PoolObject): void {
+    if (pool.bytes + ENTRY_BYTES > MAX_POOL_BYTES) {
+      throw new CniError(
+        Code.Internal,
+        `IPPool ${pool.namespace}/${pool.name} is full by size, not by addresses: ${pool.allocations.size} allocations take ${pool.bytes} bytes and the API server stores at most 1.5 MiB per object; set node_slice_size or split the range`,
+      );
+    }
+  }
+
+  /**
+   * Writes allocation `a` at its offset if that key is still absent. false: someone holds it now
+   * (the patch's `test` failed, 422). Other writers' changes to other keys never conflict.
+   */
+  async claimOffset(pool: PoolObject, a: Allocation): Promise<boolean> {
+    const key = a.offset.toString();
+    const entry: JsonObject = { id: a.id, podref: a.podref };
+    if (a.ifname) entry.ifname = a.ifname;
+    const ops: Json[] = [
+      { op: 'test', path: `/spec/allocations/${key}`, value: null },
+      { op: 'add', path: `/spec/allocations/${key}`, value: entry },
+    ];
+    if (a.extra) {
+      if (pool.hasAnnotations) ops.push({ op: 'add', path: `/metadata/annotations/${pointerToken(extraKey(a.offset))}`, value: encodeExtra(a.extra) });
+      else ops.push({ op: 'test', path: '/metadata/annotations', value: null }, { op: 'add', path: '/metadata/annotations', value: { [extraKey(a.offset)]: encodeExtra(a.extra) } });
+    }
+    return this.guarded(pool, ops);
+  }
+
+  /** Removes the allocation at `a.offset` if it is still `a.id`'s. false: it changed meanwhile. */
+  async releaseOffset(pool: PoolObject, a: Allocation): Promise<boolean> {
+    const key = a.offset.toString();
+    const ops: Json[] = [
+      { op: 'test', path: `/spec/allocations/${key}/id`, value: a.id },
+      { op: 'remove', path: `/spec/allocations/${key}` },
+    ];
+    if (a.extra) ops.push({ op: 'remove', path: `/metadata/annotations/${pointerToken(extraKey(a.offset))}` });
+    return this.guarded(pool, ops);
+  }
+
+  /** Hands the allocation at `a.offset` from container `fromId` to `a` (an IPAMClaim's address moving pods). */
+  async moveOffset(pool: PoolObject, fromId: string, a: Allocation): Promise<boolean> {
+    const key = a.offset.toString();
+    const entry: JsonObject = { id: a.id, podref: a.podref };
+    if (a.ifname) entry.ifname = a.ifname;
+    const ops: Json[] = [
+      { op: 'test', path: `/spec/allocations/${key}/id`, value: fromId },
+      { op: 'replace', path: `/spec/allocations/${key}`, value: entry },
+    ];
+    if (a.extra) ops.push({ op: 'add', path: `/metadata/annotations/${pointerToken(extraKey(a.offset))}`, value: encodeExtra(a.extra) });
+    return this.guarded(pool, ops);
+  }
+
+  private async guarded(pool: PoolObject, ops: Json[]): Promise<boolean> {
+    try {
+      const out = await this.call(() => this.client.patch(this.poolPath(pool.name), ops, JSON_PATCH, { budgetMs: BUDGET_MS }));
+      Object.assign(pool, this.toPool(out));
+      return true;
+    } catch (err) {
+      // 422: a `test` failed (evanphx json-patch via the apiserver); the key changed under us.
+      if (err instanceof KubeApiError && (err.status === 422 || err.status === 409)) {
+        this.counters.conflicts += 1;
+        return false;
+      }
+      throw err;
+    }
+  }
+
+  /** Creates the cluster-wide reservation of one address; false when another holds it. */
+  async reserve(name: string, spec: { containerid: string; podref: string; ifname: string }): Promise<boolean> {
+    const body: JsonObject = {
+      apiVersion: 'whereabouts.cni.cncf.io/v1alpha1',
+      kind: 'OverlappingRangeIPReservation',
+      metadata: { name, namespace: this.namespace },
+      spec,
+    };
+    try {
+      await this.call(() => this.client.post(this.reservationPath(), body, { budgetMs: BUDGET_MS }));
+      return true;
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 409) {
+        this.counters.conflicts += 1;
+        return false;
+      }
+      throw err;
+    }
+  }
+
+  async getReservation(name: string): Promise<JsonObject | undefined> {
+    try {
+      return await this.call(() => this.client.get(this.reservationPath(name), { budgetMs: BUDGET_MS }));
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async unreserve(name: string): Promise<void> {
+    try {
+      await this.call(() => this.client.delete(this.reservationPath(name), { budgetMs: BUDGET_MS }));
+    } catch (err) {
+      if (!(err instanceof KubeApiError && err.status === 404)) throw err;
+    }
+  }
+
+  async list(resource: 'ippools' | 'overlappingrangeipreservations'): Promise<JsonObject[]> {
+    const out = await this.call(() => this.client.get(`${GROUP_PATH}/namespaces/${encodeURIComponent(this.namespace)}/${resource}`, { budgetMs: BUDGET_MS }));
+    return Array.isArray(out.items) ? out.items.filter(isObject) : [];
+  }
+
+  parse(obj: JsonObject): PoolObject {
+    return this.toPool(obj);
+  }
+}
