@@ -1,6 +1,7 @@
 // The pool IPAM (dist/bin/whereabouts) against the test apiserver: a kubeconfig in a temp dir,
 // network configs with a whereabouts ipam section, and runs of the built binary as a runtime
 // would make them (a fresh process, CNI_* in a clean environment).
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,4 +61,17 @@ export async function poolWorld(t: TestContext, o: { tls?: boolean } = {}): Prom
 export function ipsOf(out: Outcome): string[] {
   const r = out.json() as { ips?: Array<{ address: string }> };
   return (r.ips ?? []).map((i) => i.address);
+}
+
+/** `plexus <args>` as a child process, async: the test apiserver lives in this process. */
+export function plexusCli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(PLEXUS, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }

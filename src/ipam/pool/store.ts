@@ -12,7 +12,7 @@ export const MAX_POOL_BYTES = 1.5 * 1024 * 1024 - 16 * 1024;
 const ENTRY_BYTES = 220;
 
 /** Total time one API request may take, retries of 429/5xx included. */
-const BUDGET_MS = 10_000;
+const BUDGET_MS = 5_000;
 
 export interface Counters {
   requests: number;
