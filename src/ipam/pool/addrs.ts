@@ -1,7 +1,10 @@
-// Address math for the pool IPAM on bigint (an IPv6 /48 has 2^80 addresses; Whereabouts' uint64
-// offsets reach only the first /65) and the range syntaxes pool users write: CIDR, Whereabouts'
-// `start-end/prefix`, MetalLB's `a-b` (v4 and v6), Kube-OVN's `a..b`, a bare address. Pure.
+// The pool IPAM's view of the shared address core (src/ipam/ip.ts, range.ts: bigint, so an IPv6
+// /48's 2^80 addresses work where Whereabouts' uint64 offsets reach only the first /65), plus the
+// range syntaxes pool users write: CIDR, Whereabouts' `start-end/prefix`, MetalLB's `a-b` (v4 and
+// v6), Kube-OVN's `a..b`, a bare address. Pure. Spans are one family's inclusive [lo, hi].
 import { formatIP, parseCidr, parseIP, type Family, type IPAddr } from '../../cni/addr';
+import { bigIntToIP, ipToBigInt } from '../ip';
+import { normalizeRanges, subtractRanges, type Range } from '../range';
 
 export interface Net {
   family: Family;
@@ -20,20 +23,10 @@ export function bits(f: Family): number {
   return f === 4 ? 32 : 128;
 }
 
-export function toBig(ip: IPAddr): bigint {
-  let v = 0n;
-  for (const b of ip.bytes) v = (v << 8n) | BigInt(b);
-  return v;
-}
+export const toBig: (ip: IPAddr) => bigint = ipToBigInt;
 
 export function fromBig(v: bigint, family: Family): IPAddr {
-  const n = family === 4 ? 4 : 16;
-  const bytes = new Uint8Array(n);
-  for (let i = n - 1; i >= 0; i--) {
-    bytes[i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
-  return { family, bytes };
+  return bigIntToIP(v, family);
 }
 
 export function ipString(v: bigint, family: Family): string {
@@ -100,34 +93,16 @@ export function parseSpan(s: string): { span: Span; family: Family } | undefined
   return x ? { span: { lo: x.v, hi: x.v }, family: x.family } : undefined;
 }
 
+// Spans are one family's, so the core's ranges are built with a fixed family and dropped again.
+const asRange = (s: Span): Range => ({ family: 6, first: s.lo, last: s.hi });
+const asSpan = (r: Range): Span => ({ lo: r.first, hi: r.last });
+
 /** Sorted, merged spans: what an allocator walks around. */
 export function normalize(spans: readonly Span[]): Span[] {
-  const sorted = [...spans].sort((a, b) => (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0));
-  const out: Span[] = [];
-  for (const s of sorted) {
-    const prev = out[out.length - 1];
-    if (prev && s.lo <= prev.hi + 1n) {
-      if (s.hi > prev.hi) prev.hi = s.hi;
-    } else out.push({ lo: s.lo, hi: s.hi });
-  }
-  return out;
+  return normalizeRanges(spans.map(asRange)).map(asSpan);
 }
 
-/** The pieces of `from` not covered by `holes` (normalised). */
+/** The pieces of `from` not covered by `holes`. */
 export function subtract(from: Span, holes: readonly Span[]): Span[] {
-  const out: Span[] = [];
-  let cur = from.lo;
-  for (const h of holes) {
-    if (h.hi < cur) continue;
-    if (h.lo > from.hi) break;
-    if (h.lo > cur) out.push({ lo: cur, hi: h.lo - 1n });
-    cur = h.hi + 1n;
-    if (cur > from.hi) return out;
-  }
-  if (cur <= from.hi) out.push({ lo: cur, hi: from.hi });
-  return out;
-}
-
-export function count(spans: readonly Span[]): bigint {
-  return spans.reduce((n, s) => n + (s.hi - s.lo + 1n), 0n);
+  return subtractRanges([asRange(from)], holes.map(asRange)).map(asSpan);
 }
