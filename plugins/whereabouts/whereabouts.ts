@@ -43,10 +43,14 @@ function loadConf(stdin: string): Loaded {
   return { conf: loadPoolConf(net, mergeFlatFile(ipam, flat ? parseFlatFile(flat.text, flat.path) : undefined)), net };
 }
 
-async function connect(conf: PoolConf): Promise<PoolApi> {
+/** ADD may wait for a busy API server (Whereabouts allows 2 minutes); DEL fails soon with 11 instead. */
+const ADD_BUDGET_MS = 30_000;
+const OTHER_BUDGET_MS = 5_000;
+
+async function connect(conf: PoolConf, budgetMs = OTHER_BUDGET_MS): Promise<PoolApi> {
   const [{ loadClusterAccess }, { KubeClient }] = await Promise.all([import('../../src/k8s/kubeconfig'), import('../../src/k8s/client')]);
   const access = loadClusterAccess(conf.kubeconfig);
-  return new PoolApi(new KubeClient(access, { userAgent: 'plexus-whereabouts' }), access.namespace ?? DEFAULT_NAMESPACE);
+  return new PoolApi(new KubeClient(access, { userAgent: 'plexus-whereabouts', timeoutMs: Math.min(budgetMs, 10_000) }), access.namespace ?? DEFAULT_NAMESPACE, budgetMs);
 }
 
 function softNodeName(conf: PoolConf): string | undefined {
@@ -81,7 +85,7 @@ async function cmdAdd(env: CniEnv, stdin: string): Promise<string> {
   const placed = placeRequests(conf, requestedIPs(net, env.args));
   const claimName = claimOf(net);
   const pod = podOf(env.args);
-  const api = await connect(conf);
+  const api = await connect(conf, ADD_BUDGET_MS);
   const node = softNodeName(conf);
   const att: Attachment = {
     containerId: env.containerId,

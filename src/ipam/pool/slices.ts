@@ -74,7 +74,7 @@ export class Slices {
   private async get(name: string): Promise<JsonObject | undefined> {
     try {
       this.api.counters.requests += 1;
-      return await this.api.client.get(this.path(name), { budgetMs: 10_000 });
+      return await this.api.client.get(this.path(name), { budgetMs: this.api.budgetMs });
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) return undefined;
       throw err;
@@ -92,7 +92,7 @@ export class Slices {
     };
     try {
       this.api.counters.requests += 1;
-      return await this.api.client.post(this.path(), body, { budgetMs: 10_000 });
+      return await this.api.client.post(this.path(), body, { budgetMs: this.api.budgetMs });
     } catch (err) {
       if (!(err instanceof KubeApiError && err.status === 409)) throw err;
       const again = await this.get(name);
@@ -126,7 +126,7 @@ export class Slices {
       ];
       try {
         this.api.counters.requests += 1;
-        obj = await this.api.client.patch(this.path(name), ops, JSON_PATCH, { budgetMs: 10_000 });
+        obj = await this.api.client.patch(this.path(name), ops, JSON_PATCH, { budgetMs: this.api.budgetMs });
       } catch (err) {
         if (!(err instanceof KubeApiError && (err.status === 422 || err.status === 409))) throw err;
         this.api.counters.conflicts += 1;

@@ -11,7 +11,7 @@ export const MAX_POOL_BYTES = 1.5 * 1024 * 1024 - 16 * 1024;
 /** One allocation's share of a pool object (entry + our annotation), for the size check. */
 const ENTRY_BYTES = 220;
 
-/** Total time one API request may take, retries of 429/5xx included. */
+/** Default total time of one API request, retries of 429/5xx included. */
 const BUDGET_MS = 5_000;
 
 export interface Counters {
@@ -24,6 +24,8 @@ export class PoolApi {
   constructor(
     readonly client: KubeClient,
     readonly namespace: string,
+    /** Total time of one request, retries included: ADD can wait, DEL answers 11 soon so the runtime retries. */
+    readonly budgetMs: number = BUDGET_MS,
   ) {}
 
   private async call<T>(f: () => Promise<T>): Promise<T> {
@@ -50,7 +52,7 @@ export class PoolApi {
 
   async getPool(name: string): Promise<PoolObject | undefined> {
     try {
-      return this.toPool(await this.call(() => this.client.get(this.poolPath(name), { budgetMs: BUDGET_MS })));
+      return this.toPool(await this.call(() => this.client.get(this.poolPath(name), { budgetMs: this.budgetMs })));
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) return undefined;
       throw err;
@@ -69,7 +71,7 @@ export class PoolApi {
     };
     try {
       const path = `${GROUP_PATH}/namespaces/${encodeURIComponent(this.namespace)}/ippools`;
-      return this.toPool(await this.call(() => this.client.post(path, body, { budgetMs: BUDGET_MS })));
+      return this.toPool(await this.call(() => this.client.post(path, body, { budgetMs: this.budgetMs })));
     } catch (err) {
       if (!(err instanceof KubeApiError && err.status === 409)) throw err;
       const again = await this.getPool(name);
@@ -133,7 +135,7 @@ export class PoolApi {
 
   private async guarded(pool: PoolObject, ops: Json[]): Promise<boolean> {
     try {
-      const out = await this.call(() => this.client.patch(this.poolPath(pool.name), ops, JSON_PATCH, { budgetMs: BUDGET_MS }));
+      const out = await this.call(() => this.client.patch(this.poolPath(pool.name), ops, JSON_PATCH, { budgetMs: this.budgetMs }));
       Object.assign(pool, this.toPool(out));
       return true;
     } catch (err) {
@@ -155,7 +157,7 @@ export class PoolApi {
       spec,
     };
     try {
-      await this.call(() => this.client.post(this.reservationPath(), body, { budgetMs: BUDGET_MS }));
+      await this.call(() => this.client.post(this.reservationPath(), body, { budgetMs: this.budgetMs }));
       return true;
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 409) {
@@ -168,7 +170,7 @@ export class PoolApi {
 
   async getReservation(name: string): Promise<JsonObject | undefined> {
     try {
-      return await this.call(() => this.client.get(this.reservationPath(name), { budgetMs: BUDGET_MS }));
+      return await this.call(() => this.client.get(this.reservationPath(name), { budgetMs: this.budgetMs }));
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) return undefined;
       throw err;
@@ -177,14 +179,14 @@ export class PoolApi {
 
   async unreserve(name: string): Promise<void> {
     try {
-      await this.call(() => this.client.delete(this.reservationPath(name), { budgetMs: BUDGET_MS }));
+      await this.call(() => this.client.delete(this.reservationPath(name), { budgetMs: this.budgetMs }));
     } catch (err) {
       if (!(err instanceof KubeApiError && err.status === 404)) throw err;
     }
   }
 
   async list(resource: 'ippools' | 'overlappingrangeipreservations'): Promise<JsonObject[]> {
-    const out = await this.call(() => this.client.get(`${GROUP_PATH}/namespaces/${encodeURIComponent(this.namespace)}/${resource}`, { budgetMs: BUDGET_MS }));
+    const out = await this.call(() => this.client.get(`${GROUP_PATH}/namespaces/${encodeURIComponent(this.namespace)}/${resource}`, { budgetMs: this.budgetMs }));
     return Array.isArray(out.items) ? out.items.filter(isObject) : [];
   }
 
