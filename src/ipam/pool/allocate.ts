@@ -105,13 +105,16 @@ export class Allocator {
     if (claimed !== undefined) return this.takeClaimed(t, pool, att, claimed);
     if (requested !== undefined) return this.takeRequested(t, pool, att, requested);
     const taken = new Set<bigint>();
+    let lost = 0;
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      let picks = candidates(t.free, pool, taken);
+      // Each lost race widens the pick, so many allocators spread out instead of colliding again.
+      const spread = SPREAD * 2 ** Math.min(lost, 6);
+      let picks = candidates(t.free, pool, taken, spread);
       if (picks.length === 0 && (taken.size > 0 || attempt > 1)) {
         // Our view may be stale in the freeing direction only; one fresh read settles it.
         pool = await this.api.getOrCreatePool(t.pool, netString(t.net));
         taken.clear();
-        picks = candidates(t.free, pool, taken);
+        picks = candidates(t.free, pool, taken, spread);
       }
       if (picks.length === 0) {
         throw new CniError(Code.Internal, `could not allocate IP in range ${t.range.text}${t.pool !== sharedTarget(this.conf, t.range).pool ? ` (this node's slice ${netString(t.net)})` : ''}: all addresses are allocated (IPPool ${pool.namespace}/${pool.name}, ${pool.allocations.size} allocations)`);
@@ -120,11 +123,13 @@ export class Allocator {
       const ip = picks[Math.floor(Math.random() * picks.length)] as bigint;
       if (!(await this.reserveFor(t, ip, att))) {
         taken.add(ip);
+        lost += 1;
         continue;
       }
       if (await this.api.claimOffset(pool, allocationAt(att, ip - pool.base))) return { target: t, ip, fresh: true };
       await this.unreserveFor(t, ip);
       taken.add(ip);
+      lost += 1;
       if (!pool.hasAnnotations || attempt % 4 === 0) {
         pool = await this.api.getOrCreatePool(t.pool, netString(t.net));
         taken.clear();
@@ -187,7 +192,6 @@ export class Allocator {
         const ip = pool.base + a.offset;
         freed.push(ip);
         await this.unreserveFor(t, ip);
-        pool.allocations.delete(a.offset.toString());
         continue;
       }
       pool = await this.api.getPool(t.pool);

@@ -106,7 +106,11 @@ export class PoolApi {
       if (pool.hasAnnotations) ops.push({ op: 'add', path: `/metadata/annotations/${pointerToken(extraKey(a.offset))}`, value: encodeExtra(a.extra) });
       else ops.push({ op: 'test', path: '/metadata/annotations', value: null }, { op: 'add', path: '/metadata/annotations', value: { [extraKey(a.offset)]: encodeExtra(a.extra) } });
     }
-    return this.guarded(pool, ops);
+    if (!(await this.guarded(pool, ops))) return false;
+    pool.allocations.set(key, a);
+    pool.bytes += ENTRY_BYTES;
+    if (a.extra) pool.hasAnnotations = true;
+    return true;
   }
 
   /** Removes the allocation at `a.offset` if it is still `a.id`'s. false: it changed meanwhile. */
@@ -117,7 +121,9 @@ export class PoolApi {
       { op: 'remove', path: `/spec/allocations/${key}` },
     ];
     if (a.extra) ops.push({ op: 'remove', path: `/metadata/annotations/${pointerToken(extraKey(a.offset))}` });
-    return this.guarded(pool, ops);
+    if (!(await this.guarded(pool, ops))) return false;
+    pool.allocations.delete(key);
+    return true;
   }
 
   /** Hands the allocation at `a.offset` from container `fromId` to `a` (an IPAMClaim's address moving pods). */
@@ -130,13 +136,16 @@ export class PoolApi {
       { op: 'replace', path: `/spec/allocations/${key}`, value: entry },
     ];
     if (a.extra) ops.push({ op: 'add', path: `/metadata/annotations/${pointerToken(extraKey(a.offset))}`, value: encodeExtra(a.extra) });
-    return this.guarded(pool, ops);
+    if (!(await this.guarded(pool, ops))) return false;
+    pool.allocations.set(key, a);
+    return true;
   }
 
   private async guarded(pool: PoolObject, ops: Json[]): Promise<boolean> {
     try {
-      const out = await this.call(() => this.client.patch(this.poolPath(pool.name), ops, JSON_PATCH, { budgetMs: this.budgetMs }));
-      Object.assign(pool, this.toPool(out));
+      // The reply is the whole pool; our view is kept by the caller instead of re-reading it, since
+      // decoding thousands of entries again costs more than the one entry that changed.
+      await this.call(() => this.client.patch(this.poolPath(pool.name), ops, JSON_PATCH, { budgetMs: this.budgetMs }));
       return true;
     } catch (err) {
       // 422: a `test` failed (evanphx json-patch via the apiserver); the key changed under us.
