@@ -46,3 +46,28 @@ test(named('a macvlan NAD with ipam whereabouts: address from the cluster pool, 
   assert.equal(del.status, 0, del.stdout + del.stderr);
   assert.deepEqual((w.api.getObject('ippools', 'whereabouts', 'shared-10.213.8.0-24')?.spec as { allocations: object }).allocations, {});
 });
+
+test(named('ipam-claim-reference in the selection reaches the pool IPAM: the claim’s status.ips is the pod’s address'), async (t) => {
+  const w = await world(t, '10.214.0.0/24');
+  symlinkSync(join(PLEXUS, '..', 'whereabouts'), join(w.binDir, 'whereabouts'));
+  const up = uplink(t);
+  const podNs = uniq('pns');
+  const ipam = { type: 'whereabouts', range: '10.214.8.0/24', kubernetes: { kubeconfig: w.kubeconfig } };
+  w.api.putNad(podNs, 'sticky', macvlanConf('sticky', up, ipam));
+  w.api.putObject('ipamclaims', { metadata: { name: 'vm1.net1', namespace: podNs }, spec: { network: 'sticky', interface: 'net1' } });
+  const pod = putPod(w.api, podNs, 'virt-launcher-vm1', { [NETWORKS]: JSON.stringify([{ name: 'sticky', 'ipam-claim-reference': 'vm1.net1' }]) });
+  const id = uniq('ctr');
+  const args = podArgs(pod, id);
+  const conf = w.conf();
+  t.after(() => w.run('DEL', id, args, conf));
+  const add = await w.run('ADD', id, args, conf);
+  assert.equal(add.status, 0, add.stdout + add.stderr);
+  const [addr] = podLinks(w.ns.name).net1?.addrs ?? [];
+  const claim = w.api.getObject('ipamclaims', podNs, 'vm1.net1');
+  assert.deepEqual((claim?.status as { ips?: string[]; ownerPod?: { name: string } }).ips, [addr]);
+  assert.deepEqual((claim?.status as { ownerPod?: { name: string } }).ownerPod, { name: 'virt-launcher-vm1' });
+  const del = await w.run('DEL', id, args, conf);
+  assert.equal(del.status, 0, del.stdout + del.stderr);
+  const left = (w.api.getObject('ippools', 'kube-system', '10.214.8.0-24')?.spec as { allocations: object }).allocations;
+  assert.equal(Object.keys(left).length, 1, 'the claim keeps the address after the pod’s DEL');
+});
