@@ -19,6 +19,7 @@ const WHEREABOUTS = join(ROOT, 'dist', 'bin', 'whereabouts');
 const TOKEN = 'bench-token';
 const WB_REQ_PER_ADD = 10;
 const WB_ADDS_PER_S = 10;
+const PER_NODE = 5;
 
 interface Api {
   proc: ChildProcess;
@@ -147,7 +148,7 @@ async function throughput(): Promise<boolean> {
       Array.from({ length: 8 }, async (_, w) => {
         // Each allocator its own connection, as separate nodes have: the agent pool keys on the CA
         // text, so a trailing newline (same certificate) gives each its own socket.
-        const api = new PoolApi(new KubeClient({ ...access, ca: `${access.ca ?? ''}${'\n'.repeat(w + 1)}` }), 'kube-system', 30_000);
+        const api = new PoolApi(new KubeClient({ ...access, ca: `${access.ca ?? ''}${'\n'.repeat(w + 1)}` }, { timeoutMs: 30_000 }), 'kube-system', 60_000);
         const al = new Allocator(api, pc);
         for (let k = 0; k < 8; k++) await al.allocate(sharedTarget(pc, pc.ranges[0]!), { containerId: `d-${w}-${k}`, ifname: 'net1', podref: `bench/d-${w}-${k}` }).catch(() => (failures += 1));
         conflicts += api.counters.conflicts;
@@ -209,10 +210,10 @@ async function burst(): Promise<void> {
         Array.from({ length: 100 }, async (_, n) => {
           const node = `node-${n}`;
           // Each node its own connection, as separate machines have (the agent pool keys on it).
-          const api = new PoolApi(new KubeClient({ ...base, tlsServerName: node }), 'kube-system', 60_000);
+          const api = new PoolApi(new KubeClient({ ...base, tlsServerName: node }, { timeoutMs: 60_000 }), 'kube-system', 120_000);
           const al = new Allocator(api, pc);
           const t = mode === 'shared pool' ? sharedTarget(pc, pc.ranges[0]!) : await new Slices(api, pc).target(pc.ranges[0]!, node, true);
-          for (let k = 0; k < 10; k++) {
+          for (let k = 0; k < PER_NODE; k++) {
             await al.allocate(t!, { containerId: `${node}-c${k}`, ifname: 'net1', podref: `bench/${node}-p${k}`, node });
             done += 1;
           }
@@ -223,7 +224,7 @@ async function burst(): Promise<void> {
       rows.push(`  ${mode.padEnd(16)} ${(done / s).toFixed(1).padStart(7)} allocations/s  ${String(done).padStart(5)} allocations in ${s.toFixed(2)} s  ${String(conflicts).padStart(4)} conflicts retried  ${(server.requests().length / done).toFixed(2)} requests/allocation`);
       destroyAgents();
     }
-    process.stdout.write(`\n(d) burst: 100 nodes × 10 ADDs into one /16, in-process clients\n${rows.join('\n')}\n`);
+    process.stdout.write(`\n(d) burst: 100 nodes × ${PER_NODE} ADDs into one /16, in-process clients (plain HTTP test apiserver in this process)\n${rows.join('\n')}\n`);
   } finally {
     await server.close();
     rmSync(dir, { recursive: true, force: true });

@@ -55,6 +55,22 @@ test('a pool in Whereabouts v0.6 format (no ifname) is honoured: held addresses 
   assert.deepEqual(ipsOf(await w.run('ADD', 'mine3', conf)), ['10.6.0.3/28']);
 });
 
+test('an OverlappingRangeIPReservation made by Whereabouts (v0.6: podref only) keeps its address out of another pool', async (t) => {
+  const w = await poolWorld(t);
+  w.api.putObject('overlappingrangeipreservations', { metadata: { name: '10.16.0.3', namespace: POOL_NS }, spec: { podref: 'other/pod' } });
+  const conf = w.conf({ range: '10.16.0.0/29' });
+  const got: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    const r = await w.run('ADD', `o${i}`, conf);
+    assert.equal(r.status, 0, r.stdout);
+    got.push(...ipsOf(r));
+  }
+  assert.deepEqual(got.sort(), ['10.16.0.1/29', '10.16.0.2/29', '10.16.0.4/29', '10.16.0.5/29', '10.16.0.6/29']);
+  const full = await w.run('ADD', 'o5', conf);
+  assert.match(full.json().msg as string, /all addresses are allocated \(IPPool kube-system\/10\.16\.0\.0-29, 5 allocations, 1 more reserved by other pods' OverlappingRangeIPReservations\)/);
+  assert.deepEqual(w.api.getObject('overlappingrangeipreservations', POOL_NS, '10.16.0.3')?.spec, { podref: 'other/pod' }, 'untouched');
+});
+
 test('gateway, network and broadcast are never handed out; exhaustion is a clear error with nothing left behind', async (t) => {
   const w = await poolWorld(t);
   const conf = w.conf({ range: '10.7.0.0/29', gateway: '10.7.0.1' });

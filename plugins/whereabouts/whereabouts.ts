@@ -15,7 +15,7 @@ import { ipString } from '../../src/ipam/pool/addrs';
 import { Allocator, sharedTarget, type Allocated, type Attachment, type Target } from '../../src/ipam/pool/allocate';
 import { requireClaim, writeClaimStatus, type Claim } from '../../src/ipam/pool/claims';
 import { FLAT_FILE_PATHS, ipamSection, loadPoolConf, mergeFlatFile, parseFlatFile, type PoolConf } from '../../src/ipam/pool/config';
-import { DEFAULT_NAMESPACE } from '../../src/ipam/pool/layout';
+import { DEFAULT_NAMESPACE, isOwn } from '../../src/ipam/pool/layout';
 import { claimOf, placeRequests, podOf, requestedIPs } from '../../src/ipam/pool/request';
 import { nodeName, Slices } from '../../src/ipam/pool/slices';
 import { PoolApi } from '../../src/ipam/pool/store';
@@ -131,7 +131,7 @@ async function cmdCheck(env: CniEnv, stdin: string): Promise<void> {
   const api = await connect(conf);
   for (const t of await targets(api, conf, false)) {
     const pool = await api.getPool(t.pool);
-    const own = pool && [...pool.allocations.values()].some((a) => a.id === env.containerId);
+    const own = pool && [...pool.allocations.values()].some((a) => isOwn(a, env.containerId, env.ifname));
     if (!own) throw new CniError(Code.Internal, `no IP allocation for container ${env.containerId} interface ${env.ifname} in IPPool ${api.namespace}/${t.pool}`);
   }
 }

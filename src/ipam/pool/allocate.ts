@@ -68,6 +68,12 @@ export function candidates(free: readonly Span[], pool: PoolObject, taken: Reado
   return out;
 }
 
+function union(a: ReadonlySet<bigint>, b: ReadonlySet<bigint>): Set<bigint> {
+  const out = new Set(a);
+  for (const v of b) out.add(v);
+  return out;
+}
+
 function jitter(attempt: number): Promise<void> {
   return new Promise((r) => setTimeout(r, Math.random() * Math.min(5 * attempt, 50)));
 }
@@ -104,25 +110,28 @@ export class Allocator {
     }
     if (claimed !== undefined) return this.takeClaimed(t, pool, att, claimed);
     if (requested !== undefined) return this.takeRequested(t, pool, att, requested);
+    // taken: lost pool races (our view was stale; cleared on a re-read). held: reserved cluster-wide
+    // by another pod (an overlapping range's), which a re-read of this pool does not show.
     const taken = new Set<bigint>();
+    const held = new Set<bigint>();
     let lost = 0;
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       // Each lost race widens the pick, so many allocators spread out instead of colliding again.
       const spread = SPREAD * 2 ** Math.min(lost, 6);
-      let picks = candidates(t.free, pool, taken, spread);
+      let picks = candidates(t.free, pool, union(taken, held), spread);
       if (picks.length === 0 && (taken.size > 0 || attempt > 1)) {
         // Our view may be stale in the freeing direction only; one fresh read settles it.
         pool = await this.api.getOrCreatePool(t.pool, netString(t.net));
         taken.clear();
-        picks = candidates(t.free, pool, taken, spread);
+        picks = candidates(t.free, pool, held, spread);
       }
       if (picks.length === 0) {
-        throw new CniError(Code.Internal, `could not allocate IP in range ${t.range.text}${t.pool !== sharedTarget(this.conf, t.range).pool ? ` (this node's slice ${netString(t.net)})` : ''}: all addresses are allocated (IPPool ${pool.namespace}/${pool.name}, ${pool.allocations.size} allocations)`);
+        throw new CniError(Code.Internal, `could not allocate IP in range ${t.range.text}${t.pool !== sharedTarget(this.conf, t.range).pool ? ` (this node's slice ${netString(t.net)})` : ''}: all addresses are allocated (IPPool ${pool.namespace}/${pool.name}, ${pool.allocations.size} allocations${held.size ? `, ${held.size} more reserved by other pods' OverlappingRangeIPReservations` : ''})`);
       }
       this.api.checkRoom(pool);
       const ip = picks[Math.floor(Math.random() * picks.length)] as bigint;
       if (!(await this.reserveFor(t, ip, att))) {
-        taken.add(ip);
+        held.add(ip);
         lost += 1;
         continue;
       }
