@@ -3,6 +3,8 @@
 // reserved, exclusions checked, DEL 11 when the API is away, pools full by size), dual stack, an
 // IPv6 /48, node slices, IPAMClaim, and leak cleanup that never frees a live pod's address.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { MAX_OBJECT_BYTES } from './apiserver/store';
 import { requireBuild } from './helpers/plexus';
@@ -89,6 +91,17 @@ test('gateway, network and broadcast are never handed out; exhaustion is a clear
   assert.match(full.json().msg as string, /all addresses are allocated/);
   assert.equal(Object.keys(w.allocations('10.7.0.0-29')).length, 5);
   assert.equal(w.api.listObjects('overlappingrangeipreservations').length, 5, 'the failed ADD left no reservation');
+});
+
+test('the flat file at configuration_path fills what the NAD leaves out; none at all is no error', async (t) => {
+  const w = await poolWorld(t);
+  const flat = join(w.dir, 'whereabouts.conf');
+  writeFileSync(flat, JSON.stringify({ range: '10.18.0.0/28', kubernetes: { kubeconfig: w.kubeconfig }, network_name: 'flat' }));
+  const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'n', type: 'macvlan', ipam: { type: 'whereabouts', configuration_path: flat } });
+  const r = await w.run('ADD', 'ff', conf);
+  assert.equal(r.status, 0, r.stdout);
+  assert.match(ipsOf(r)[0] ?? '', /^10\.18\.0\.\d+\/28$/);
+  assert.ok(w.api.getObject('ippools', POOL_NS, 'flat-10.18.0.0-28'));
 });
 
 test('config errors name the field and touch nothing on the API', async (t) => {
@@ -178,6 +191,19 @@ test('a pool full by size is a clear error, not the apiserver’s bare 500', asy
   const r = await w.run('ADD', 'big', w.conf({ range: '10.128.0.0/16' }));
   assert.equal(r.status, 1);
   assert.match(r.json().msg as string, /IPPool kube-system\/10\.128\.0\.0-16 is full by size, not by addresses: \d+ allocations take \d+ bytes .* set node_slice_size/);
+});
+
+test('past the apiserver’s 256 KiB of annotations, entries go in without plexus’s extra facts instead of failing', async (t) => {
+  const w = await poolWorld(t);
+  w.api.putObject('ippools', {
+    metadata: { name: '10.17.0.0-24', namespace: POOL_NS, annotations: { 'example.com/bulk': 'x'.repeat(250 * 1024) } },
+    spec: { range: '10.17.0.0/24', allocations: {} },
+  });
+  const r = await w.run('ADD', 'late', w.conf({ range: '10.17.0.0/24' }));
+  assert.equal(r.status, 0, r.stdout);
+  assert.deepEqual(Object.values(w.allocations('10.17.0.0-24')), [{ id: 'late', podref: 'default/late', ifname: 'net1' }]);
+  const ann = (w.api.getObject('ippools', POOL_NS, '10.17.0.0-24')?.metadata as { annotations: Record<string, string> }).annotations;
+  assert.deepEqual(Object.keys(ann), ['example.com/bulk']);
 });
 
 test('node slices: each node gets its own slice and pool; plexus assigns a slice when no controller did', async (t) => {

@@ -66,6 +66,8 @@ export const RESOURCE_TYPES: ResourceType[] = [PODS, NADS, EVENTS, EVENTS_V1, IP
 
 /** etcd's default --max-request-bytes: the apiserver cannot store an object larger than this. */
 export const MAX_OBJECT_BYTES = 1.5 * 1024 * 1024;
+/** apimachinery's TotalAnnotationSizeLimitB. */
+export const MAX_ANNOTATION_BYTES = 256 * 1024;
 
 function pruneTo(obj: JsonObject, field: string, keep: string[]): void {
   const v = obj[field];
@@ -132,6 +134,13 @@ export class ObjectStore {
   /** Puts obj as the new revision of (t, ns, name), with a fresh resourceVersion. */
   private commit(t: ResourceType, ns: string, name: string, obj: JsonObject): JsonObject {
     t.prune?.(obj);
+    const annotations = metaOf(obj).annotations;
+    if (isObject(annotations)) {
+      const total = Object.entries(annotations).reduce((n, [k, v]) => n + k.length + (typeof v === 'string' ? v.length : 0), 0);
+      if (total > MAX_ANNOTATION_BYTES) {
+        throw S.invalid(t, name, [{ field: 'metadata.annotations', value: '', detail: `Too long: must have at most ${MAX_ANNOTATION_BYTES} bytes` }]);
+      }
+    }
     const { kind: _k, apiVersion: _a, ...rest } = obj;
     const stored: JsonObject = { kind: t.kind, apiVersion: apiVersionOf(t), ...rest };
     if (Buffer.byteLength(JSON.stringify(stored)) > MAX_OBJECT_BYTES) {

@@ -52,6 +52,8 @@ export interface PoolObject {
   base: bigint;
   allocations: Map<string, Allocation>;
   hasAnnotations: boolean;
+  /** Total size of the annotations (keys + values): the apiserver caps it at 256 KiB. */
+  annotationBytes: number;
   /** Serialized size as read: what the apiserver's ~1.5 MiB object limit is measured against. */
   bytes: number;
 }
@@ -130,6 +132,7 @@ export function parsePool(obj: JsonObject, bytes: number): PoolObject {
     base: toBig(c.ip),
     allocations,
     hasAnnotations: annotations !== undefined,
+    annotationBytes: Object.entries(annotations ?? {}).reduce((n, [k, v]) => n + k.length + (typeof v === 'string' ? v.length : 0), 0),
     bytes,
   };
 }

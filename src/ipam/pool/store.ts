@@ -10,6 +10,8 @@ import { encodeExtra, extraKey, GROUP_PATH, parsePool, pointerToken, type Alloca
 export const MAX_POOL_BYTES = 1.5 * 1024 * 1024 - 16 * 1024;
 /** One allocation's share of a pool object (entry + our annotation), for the size check. */
 const ENTRY_BYTES = 220;
+/** The apiserver refuses more than 256 KiB of annotations per object; leave room for others'. */
+const MAX_ANNOTATION_BYTES = 240 * 1024;
 
 /** Default total time of one API request, retries of 429/5xx included. */
 const BUDGET_MS = 5_000;
@@ -102,6 +104,10 @@ export class PoolApi {
       { op: 'test', path: `/spec/allocations/${key}`, value: null },
       { op: 'add', path: `/spec/allocations/${key}`, value: entry },
     ];
+    // Past the annotation cap the entry goes in without our extra facts: leak cleanup then falls
+    // back to the pod's name (as Whereabouts does) instead of ADD failing.
+    const extraValue = a.extra ? encodeExtra(a.extra) : '';
+    if (a.extra && pool.annotationBytes + extraKey(a.offset).length + extraValue.length > MAX_ANNOTATION_BYTES) delete a.extra;
     if (a.extra) {
       if (pool.hasAnnotations) ops.push({ op: 'add', path: `/metadata/annotations/${pointerToken(extraKey(a.offset))}`, value: encodeExtra(a.extra) });
       else ops.push({ op: 'test', path: '/metadata/annotations', value: null }, { op: 'add', path: '/metadata/annotations', value: { [extraKey(a.offset)]: encodeExtra(a.extra) } });
@@ -109,7 +115,10 @@ export class PoolApi {
     if (!(await this.guarded(pool, ops))) return false;
     pool.allocations.set(key, a);
     pool.bytes += ENTRY_BYTES;
-    if (a.extra) pool.hasAnnotations = true;
+    if (a.extra) {
+      pool.hasAnnotations = true;
+      pool.annotationBytes += extraKey(a.offset).length + extraValue.length;
+    }
     return true;
   }
 
@@ -145,7 +154,7 @@ export class PoolApi {
     try {
       // The reply is the whole pool; our view is kept by the caller instead of re-reading it, since
       // decoding thousands of entries again costs more than the one entry that changed.
-      await this.call(() => this.client.patch(this.poolPath(pool.name), ops, JSON_PATCH, { budgetMs: this.budgetMs }));
+      await this.call(() => this.client.patch(this.poolPath(pool.name), ops, JSON_PATCH, { budgetMs: this.budgetMs, discardBody: true }));
       return true;
     } catch (err) {
       // 422: a `test` failed (evanphx json-patch via the apiserver); the key changed under us.
