@@ -62,7 +62,12 @@ export const IPAMCLAIMS: ResourceType = {
   group: 'k8s.cni.cncf.io', version: 'v1alpha1', resource: 'ipamclaims', kind: 'IPAMClaim', listKind: 'IPAMClaimList',
   statusSubresource: true, patchTypes: [JSONPATCH, MERGE], deleteReturnsObject: false,
 };
-export const RESOURCE_TYPES: ResourceType[] = [PODS, NADS, EVENTS, EVENTS_V1, IPPOOLS, OVERLAPPING_RESERVATIONS, NODE_SLICE_POOLS, IPAMCLAIMS];
+/** coordination.k8s.io Lease: what Whereabouts serialises on (the benchmark replays its protocol). */
+export const LEASES: ResourceType = {
+  group: 'coordination.k8s.io', version: 'v1', resource: 'leases', kind: 'Lease', listKind: 'LeaseList',
+  statusSubresource: false, patchTypes: [JSONPATCH, MERGE, STRATEGIC], deleteReturnsObject: false,
+};
+export const RESOURCE_TYPES: ResourceType[] = [PODS, NADS, EVENTS, EVENTS_V1, IPPOOLS, OVERLAPPING_RESERVATIONS, NODE_SLICE_POOLS, IPAMCLAIMS, LEASES];
 
 /** etcd's default --max-request-bytes: the apiserver cannot store an object larger than this. */
 export const MAX_OBJECT_BYTES = 1.5 * 1024 * 1024;

@@ -38,7 +38,10 @@ export interface Allocated {
 
 /** How many of the lowest free addresses a pick chooses among. */
 const SPREAD = 32;
+/** Lost pool races before giving up (code 11: the runtime retries). */
 const MAX_ATTEMPTS = 24;
+/** Addresses found reserved by another pool's pod before giving up: they are occupancy, not races. */
+const MAX_HELD_PROBES = 256;
 
 export function sharedTarget(conf: PoolConf, range: PoolRange): Target {
   return { range, net: range.net, pool: poolName(netString(range.net), conf.networkName), free: range.free };
@@ -115,7 +118,7 @@ export class Allocator {
     const taken = new Set<bigint>();
     const held = new Set<bigint>();
     let lost = 0;
-    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+    for (let attempt = 1; attempt - held.size <= MAX_ATTEMPTS && held.size <= MAX_HELD_PROBES; attempt++) {
       // Each lost race widens the pick, so many allocators spread out instead of colliding again.
       const spread = SPREAD * 2 ** Math.min(lost, 6);
       let picks = candidates(t.free, pool, union(taken, held), spread);
@@ -144,6 +147,9 @@ export class Allocator {
         taken.clear();
       }
       await jitter(attempt);
+    }
+    if (held.size > MAX_HELD_PROBES) {
+      throw new CniError(Code.Internal, `could not allocate IP in range ${t.range.text}: the ${held.size} free addresses tried are reserved by other pods' OverlappingRangeIPReservations (an overlapping range); set network_name to separate the ranges`);
     }
     throw new CniError(Code.TryAgainLater, `could not allocate IP in range ${t.range.text}: ${MAX_ATTEMPTS} attempts lost to concurrent allocations (IPPool ${pool.namespace}/${pool.name})`);
   }

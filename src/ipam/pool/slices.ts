@@ -109,7 +109,7 @@ export class Slices {
       if (!assign) return undefined;
       obj = await this.create(name, range);
     }
-    for (let attempt = 1; attempt <= 16; attempt++) {
+    for (let attempt = 1; attempt <= 32; attempt++) {
       const list = entries(obj);
       const mine = list.find((e) => e.nodeName === node);
       if (mine) {
@@ -118,7 +118,9 @@ export class Slices {
         return net;
       }
       if (!assign) return undefined;
-      const free = list.findIndex((e) => e.nodeName === '' && e.sliceRange !== '');
+      // A random free slot, not the first: nodes joining at once would all race for the same one.
+      const slots = list.flatMap((e, i) => (e.nodeName === '' && e.sliceRange !== '' ? [i] : []));
+      const free = slots.length ? (slots[Math.floor(Math.random() * Math.min(slots.length, 64))] as number) : -1;
       if (free < 0) throw new CniError(Code.Internal, `NodeSlicePool ${this.api.namespace}/${name}: no free slice for node ${node} (all ${list.length} slices are assigned)`);
       const ops = [
         { op: 'test', path: `/status/allocations/${free}/nodeName`, value: '' },
