@@ -17,8 +17,8 @@ const BIN = join(root, 'dist', 'bin');
 const BUNDLE = join(BUILD, 'plexus.cjs');
 const EXE = join(BIN, 'plexus');
 const ADDON = 'plexus_netns.node';
-// Names the one executable answers to (src/main.ts dispatches on its basename). Add the pool
-// IPAM's name here when it has one.
+// Names the one executable answers to (src/main.ts dispatches on its basename); `whereabouts` is
+// the cluster pool IPAM.
 // Only names a built-in plugin answers to: a link for an IPAM plexus does not ship yet would shadow
 // the real host-local on a delegate's path.
 const PLUGIN_NAMES = ['macvlan', 'ipvlan', 'bridge', 'host-device', 'whereabouts'];
