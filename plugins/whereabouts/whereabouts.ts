@@ -16,7 +16,7 @@ import { Allocator, sharedTarget, type Allocated, type Attachment, type Target }
 import { requireClaim, writeClaimStatus, type Claim } from '../../src/ipam/pool/claims';
 import { FLAT_FILE_PATHS, ipamSection, loadPoolConf, mergeFlatFile, parseFlatFile, type PoolConf } from '../../src/ipam/pool/config';
 import { DEFAULT_NAMESPACE, isOwn } from '../../src/ipam/pool/layout';
-import { claimOf, placeRequests, podOf, requestedIPs } from '../../src/ipam/pool/request';
+import { claimedIn, claimOf, placeRequests, podOf, requestedIPs } from '../../src/ipam/pool/request';
 import { nodeName, Slices } from '../../src/ipam/pool/slices';
 import { PoolApi } from '../../src/ipam/pool/store';
 
@@ -103,9 +103,9 @@ async function cmdAdd(env: CniEnv, stdin: string): Promise<string> {
     const all = await targets(api, conf, true);
     for (const t of all) {
       const i = conf.ranges.indexOf(t.range);
-      const claimed = claim?.ips.map((s) => placeRequests({ ...conf, addresses: [] }, [{ text: s, field: 'IPAMClaim status.ips' }]).inRange.get(i)).find((v) => v !== undefined);
-      done.push(await allocator.allocate(t, att, placed.inRange.get(i), claimed));
+      done.push(await allocator.allocate(t, att, placed.inRange.get(i), claim ? claimedIn(conf, i, claim.ips) : undefined));
     }
+    if (claim) await writeClaimStatus(api.client, claim, done.map((a) => ipConfig(conf, a).address), pod.name);
   } catch (err) {
     // No partial state: what this call wrote is taken back before the error goes out.
     for (const a of done.filter((d) => d.fresh)) await allocator.release(a.target, att, true).catch(() => undefined);
@@ -113,7 +113,6 @@ async function cmdAdd(env: CniEnv, stdin: string): Promise<string> {
   }
   const ips = done.map((a) => ipConfig(conf, a));
   for (const s of placed.outside) ips.push(s.gateway ? { address: s.address, gateway: s.gateway } : { address: s.address });
-  if (claim) await writeClaimStatus(api.client, claim, done.map((a) => ipConfig(conf, a).address), pod.name);
   const result: Result = { cniVersion: conf.cniVersion, ips, routes: conf.routes, ...(conf.dns ? { dns: conf.dns } : {}) };
   return JSON.stringify(formatResult(result, conf.cniVersion));
 }

@@ -37,7 +37,7 @@ export interface Allocated {
 }
 
 /** How many of the lowest free addresses a pick chooses among. */
-const SPREAD = 32;
+const SPREAD = 64;
 /** Lost pool races before giving up (code 11: the runtime retries). */
 const MAX_ATTEMPTS = 24;
 /** Addresses found reserved by another pool's pod before giving up: they are occupancy, not races. */
@@ -180,7 +180,9 @@ export class Allocator {
     for (let attempt = 1; attempt <= 4; attempt++) {
       const held = this.holder(pool, ip - pool.base);
       if (!held) {
-        await this.reserveFor(t, ip, att);
+        if (!(await this.reserveFor(t, ip, att)) && !(await this.reservedByUs(t, ip, att))) {
+          throw new CniError(Code.Internal, `IPAMClaim ${att.claim ?? ''}: its address ${ipString(ip, t.net.family)} is reserved by another pod (OverlappingRangeIPReservation ${reservationName(ip, t.net, this.conf.networkName)})`);
+        }
         if (await this.api.claimOffset(pool, allocationAt(att, ip - pool.base))) return { target: t, ip, fresh: true };
       } else if (held.extra?.claim === att.claim) {
         if (await this.api.moveOffset(pool, held.id, allocationAt(att, ip - pool.base))) return { target: t, ip, fresh: false };

@@ -56,6 +56,16 @@ export function claimOf(net: JsonObject): string | undefined {
   return v;
 }
 
+/** The claim's address in range `i` (its status.ips are "ip/prefix"), if it has one there. */
+export function claimedIn(conf: PoolConf, i: number, ips: readonly string[]): bigint | undefined {
+  const r = conf.ranges[i];
+  for (const s of ips) {
+    const a = addr(s.split('/')[0] ?? '');
+    if (r && a && a.family === r.net.family && contains(r.net, a.v)) return a.v;
+  }
+  return undefined;
+}
+
 /** Puts each requested address into the range that holds it; one per range. */
 export function placeRequests(conf: PoolConf, requested: Array<{ text: string; field: string }>): Placed {
   const inRange = new Map<number, bigint>();
