@@ -106,6 +106,16 @@ function decodeExtra(v: Json | undefined, id: string): Extra | undefined {
   }
 }
 
+/** A decimal offset as Whereabouts writes them (no sign, no leading zero). */
+function isOffset(k: string): boolean {
+  if (k.length === 0 || (k.length > 1 && k.charCodeAt(0) === 48)) return false;
+  for (let i = 0; i < k.length; i++) {
+    const c = k.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
 /** An IPPool as the API returned it; entries Whereabouts would skip (bad offsets) are skipped too. */
 export function parsePool(obj: JsonObject, bytes: number): PoolObject {
   const meta = isObject(obj.metadata) ? obj.metadata : {};
@@ -116,12 +126,18 @@ export function parsePool(obj: JsonObject, bytes: number): PoolObject {
   const annotations = isObject(meta.annotations) ? meta.annotations : undefined;
   const allocations = new Map<string, Allocation>();
   const raw = isObject(spec.allocations) ? spec.allocations : {};
-  for (const [k, v] of Object.entries(raw)) {
-    if (!/^(0|[1-9][0-9]*)$/.test(k) || !isObject(v) || typeof v.id !== 'string') continue;
+  // Runs cold in every one-shot call over up to ~10,000 entries: no per-entry regex or bigint
+  // formatting, and annotations looked up only when the pool has ours.
+  const withExtra = annotations !== undefined && Object.keys(annotations).some((k) => k.startsWith(EXTRA_PREFIX));
+  for (const k in raw) {
+    const v = raw[k];
+    if (!isObject(v) || typeof v.id !== 'string' || !isOffset(k)) continue;
     const a: Allocation = { offset: BigInt(k), id: v.id, podref: typeof v.podref === 'string' ? v.podref : '' };
     if (typeof v.ifname === 'string' && v.ifname !== '') a.ifname = v.ifname;
-    const extra = decodeExtra(annotations?.[extraKey(a.offset)], a.id);
-    if (extra) a.extra = extra;
+    if (withExtra) {
+      const extra = decodeExtra(annotations[EXTRA_PREFIX + k], a.id);
+      if (extra) a.extra = extra;
+    }
     allocations.set(k, a);
   }
   return {
