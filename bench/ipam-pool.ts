@@ -76,7 +76,7 @@ async function fillPool(api: Api, network: string, fill: number): Promise<void> 
   });
 }
 
-async function latency(api: Api): Promise<boolean> {
+export async function latency(api: Api): Promise<boolean> {
   const fills: Array<[string, number]> = [
     ['empty', 0],
     ['50% full', 0.5],
