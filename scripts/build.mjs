@@ -17,11 +17,10 @@ const BIN = join(root, 'dist', 'bin');
 const BUNDLE = join(BUILD, 'plexus.cjs');
 const EXE = join(BIN, 'plexus');
 const ADDON = 'plexus_netns.node';
-// Names the one executable answers to (src/main.ts dispatches on its basename). Add the pool
-// IPAM's name here when it has one.
-// Only names a built-in plugin answers to: a link for a plugin plexus does not ship would shadow
-// the real one on a delegate's path.
-const PLUGIN_NAMES = ['macvlan', 'ipvlan', 'bridge', 'host-device', 'host-local', 'static'];
+// Names the one executable answers to (src/main.ts dispatches on its basename); `whereabouts` is
+// the cluster pool IPAM. Only names a built-in plugin answers to: a link for a plugin plexus does
+// not ship would shadow the real one on a delegate's path.
+const PLUGIN_NAMES = ['macvlan', 'ipvlan', 'bridge', 'host-device', 'host-local', 'static', 'whereabouts'];
 
 const t0 = process.hrtime.bigint();
 const ms = (from) => Math.round(Number(process.hrtime.bigint() - from) / 1e6);

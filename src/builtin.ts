@@ -9,6 +9,7 @@ const loaders: Record<string, () => Promise<PluginHandlers>> = {
   'host-device': async () => (await import('../plugins/host-device/host-device')).plugin,
   'host-local': async () => (await import('../plugins/host-local/host-local')).plugin,
   static: async () => (await import('../plugins/static/static')).plugin,
+  whereabouts: async () => (await import('../plugins/whereabouts/whereabouts')).plugin,
 };
 
 /** The names `plexus install` links to the executable. */

@@ -76,7 +76,12 @@ test('json patch: failures are 422-type, malformed documents are 400-type', () =
   const failed = (e: unknown) => e instanceof PatchError && !e.malformed;
   const malformed = (e: unknown) => e instanceof PatchError && e.malformed;
   assert.throws(() => applyJsonPatch(doc, [{ op: 'test', path: '/metadata/resourceVersion', value: '4' }]), failed);
-  assert.throws(() => applyJsonPatch(doc, [{ op: 'test', path: '/metadata/missing', value: null }]), failed);
+  // as in kube-apiserver (evanphx json-patch v4): an absent key of an existing object tests equal
+  // to null, a missing parent does not
+  applyJsonPatch(doc, [{ op: 'test', path: '/metadata/missing', value: null }]);
+  assert.throws(() => applyJsonPatch(doc, [{ op: 'test', path: '/metadata/missing', value: 'x' }]), failed);
+  assert.throws(() => applyJsonPatch(doc, [{ op: 'test', path: '/spec/missing', value: null }]), failed);
+  assert.throws(() => applyJsonPatch(doc, [{ op: 'test', path: '/metadata/resourceVersion', value: null }]), failed);
   assert.throws(() => applyJsonPatch(doc, [{ op: 'remove', path: '/metadata/missing' }]), failed);
   assert.throws(() => applyJsonPatch(doc, [{ op: 'add', path: '/nope/deeper', value: 1 }]), failed);
   assert.throws(() => applyJsonPatch(doc, [{ op: 'replace', path: '/metadata/missing', value: 1 }]), failed);

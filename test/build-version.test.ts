@@ -13,7 +13,7 @@ const root = resolve(__dirname, '..');
 const bin = join(root, 'dist', 'bin');
 const plexus = join(bin, 'plexus');
 // Must match PLUGIN_NAMES in scripts/build.mjs.
-const NAMES = ['macvlan', 'ipvlan', 'bridge', 'host-device', 'host-local', 'static'];
+const NAMES = ['macvlan', 'ipvlan', 'bridge', 'host-device', 'host-local', 'static', 'whereabouts'];
 const SEMVER = /^\d+\.\d+\.\d+$/;
 
 interface Probe {

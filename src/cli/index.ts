@@ -19,10 +19,10 @@ interface Command {
 
 // One entry per command; a command's module is loaded only when it runs. A module exports
 // `run(args, io)` returning the exit code (0 ok, 1 problems, 2 usage: see EXIT), or the entry
-// wraps an existing entry point, as `daemon` does. Hook for a command still to come:
-//   { name: 'ipam', usage: 'gc [flags]', summary: 'cluster pool IPAM maintenance', ownHelp: true,
-//     load: async () => ({ run: async (args) => (await import('../ipam/cli')).runIpam(args) }) },
+// wraps an existing entry point, as `daemon` does.
 const COMMANDS: Command[] = [
+  { name: 'ipam', usage: 'gc [flags]', summary: 'cluster pool IPAM maintenance (frees allocations of pods that are gone)', ownHelp: true,
+    load: async () => ({ run: async (args) => (await import('../ipam/pool/cli')).runIpamCommand(args) }) },
   { name: 'install', usage: '[flags]', summary: 'install plexus on this node (the DaemonSet entrypoint)', ownHelp: true,
     load: async () => ({ run: async (args) => (await import('../install/install')).runInstall(args) }) },
   { name: 'validate', usage: 'FILE|- [-o json]', summary: 'check a NAD (YAML/JSON), a CNI conf/conflist or a networks annotation offline', load: () => import('./validate') },

@@ -83,7 +83,10 @@ export function planAttachments(input: PlanInput): AttachmentRecord[] {
       deviceInfoFile = deviceInfoPath(input.deviceInfoDir, input.podNamespace, input.podName, input.containerId, ifname);
       capabilityArgs.CNIDeviceInfoFile = deviceInfoFile;
     }
-    const cniArgs = spec.selection?.cniArgs;
+    // NPWG v1.3 §8: the IPAM is told the claim through args.cni (plexus's pool IPAM reads it there;
+    // plugins that do not know the key ignore it, as they ignore any unknown args.cni key).
+    const claim = spec.selection?.ipamClaimReference;
+    const cniArgs = claim ? { ...(spec.selection?.cniArgs ?? {}), 'ipam-claim-reference': claim } : spec.selection?.cniArgs;
     return {
       index,
       network: spec.network,

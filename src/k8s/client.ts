@@ -22,6 +22,8 @@ export interface RequestOptions {
   retryStatuses?: number[];
   /** Told before each wait, e.g. to count attempts. */
   onRetry?: (err: KubeApiError, attempt: number, delayMs: number) => void;
+  /** Resolve with {} instead of decoding a successful reply (a patch whose answer, a whole large object, is not needed). */
+  discardBody?: boolean;
 }
 
 const DEFAULT_TIMEOUT_MS = 5000;
@@ -185,7 +187,7 @@ export class KubeClient {
       const left = deadline - Date.now();
       const thisTimeout = budgetMs > 0 ? Math.max(1, Math.min(timeoutMs, left)) : timeoutMs;
       try {
-        return await this.attempt(method, path, body, contentType, thisTimeout);
+        return await this.attempt(method, path, body, contentType, thisTimeout, opts.discardBody ?? false);
       } catch (err) {
         if (!(err instanceof KubeApiError)) throw err;
         err.attempts = attempt;
@@ -201,7 +203,7 @@ export class KubeClient {
     }
   }
 
-  private attempt(method: string, path: string, body: string | undefined, contentType: string | undefined, timeoutMs: number): Promise<JsonObject> {
+  private attempt(method: string, path: string, body: string | undefined, contentType: string | undefined, timeoutMs: number, discardBody = false): Promise<JsonObject> {
     const a = this.access;
     const tls = a.server.protocol === 'https:';
     const headers: http.OutgoingHttpHeaders = { Accept: 'application/json', 'User-Agent': this.userAgent };
@@ -247,8 +249,9 @@ export class KubeClient {
           res.on('end', () => {
             if (settled) return;
             const status = res.statusCode ?? 0;
-            const text = Buffer.concat(chunks).toString('utf8');
-            if (status < 200 || status > 299) return fail(errorFromResponse(method, path, status, res.headers, text));
+            const ok = status >= 200 && status <= 299;
+            const text = ok && discardBody ? '' : Buffer.concat(chunks).toString('utf8');
+            if (!ok) return fail(errorFromResponse(method, path, status, res.headers, text));
             settled = true;
             clearTimeout(timer);
             log.debug('kubernetes API call', { method, path, status, ms: Date.now() - t0 });

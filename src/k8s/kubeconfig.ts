@@ -23,6 +23,8 @@ export interface ClusterAccess {
   tokenFile?: { path: string; field: string };
   clientCert?: string;
   clientKey?: string;
+  /** The current context's namespace, when it names one (Whereabouts keeps its objects there). */
+  namespace?: string;
 }
 
 function readText(path: string, what: string, code: number = Code.IOFailure): string {
@@ -113,6 +115,8 @@ function fromKubeconfig(doc: JsonObject, baseDir: string): Omit<ClusterAccess, '
     // client-go refuses this combination too: it is never what the author meant.
     throw new CniError(Code.InvalidConfig, `${cluster.at('insecure-skip-tls-verify')}: cannot be combined with a certificate authority`);
   }
+  const ns = ctx.optStr('namespace');
+  if (ns) out.namespace = ns;
   const sni = cluster.optStr('tls-server-name');
   if (sni) out.tlsServerName = sni;
 

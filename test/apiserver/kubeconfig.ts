@@ -17,6 +17,8 @@ export interface KubeconfigOptions {
   /** Write file paths relative to the kubeconfig's directory. */
   relativePaths?: boolean;
   server?: string;
+  /** The context's namespace (Whereabouts keeps its pools there). */
+  namespace?: string;
 }
 
 export interface ServerFacts {
@@ -52,7 +54,7 @@ export function writeKubeconfigFile(path: string, facts: ServerFacts, o: Kubecon
     kind: 'Config',
     clusters: [{ name: 'test', cluster }],
     users: [{ name: 'plexus', user }],
-    contexts: [{ name: 'plexus@test', context: { cluster: 'test', user: 'plexus' } }],
+    contexts: [{ name: 'plexus@test', context: { cluster: 'test', user: 'plexus', ...(o.namespace ? { namespace: o.namespace } : {}) } }],
     'current-context': 'plexus@test',
   };
   mkdirSync(dirname(path), { recursive: true });

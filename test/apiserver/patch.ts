@@ -162,11 +162,21 @@ export function applyJsonPatch(doc: Json, ops: Json): Json {
       }
       case 'test': {
         const want = needValue();
+        // kube-apiserver's json-patch (evanphx v4): a key missing from an object that exists
+        // tests equal to null, so `test {path, value: null}` asserts absence (Whereabouts relies
+        // on it); a missing parent or array element still fails.
         let have: Json | undefined;
         try {
           have = get(out, tokens, ptr);
         } catch {
-          have = undefined;
+          let parent: Json | undefined;
+          try {
+            parent = tokens.length ? parentOf(out, tokens, ptr) : undefined;
+          } catch {
+            parent = undefined;
+          }
+          if (!isObject(parent)) throw new PatchError(`testing value ${ptr} failed: doc is missing path`, false);
+          have = null;
         }
         if (!jsonEqual(have, want)) throw new PatchError(`testing value ${ptr} failed: test failed`, false);
         break;

@@ -89,6 +89,11 @@ export interface FakeApi {
   getNad(ns: string, name: string): JsonObject | undefined;
   deleteNad(ns: string, name: string): boolean;
   events(): JsonObject[];
+  /** Any served resource by its plural (`ippools`, `ipamclaims`, ...), without HTTP. */
+  putObject(resource: string, obj: JsonObject): JsonObject;
+  getObject(resource: string, ns: string, name: string): JsonObject | undefined;
+  listObjects(resource: string): JsonObject[];
+  removeObject(resource: string, ns: string, name: string): boolean;
   requests(): RequestRecord[];
   clearRequests(): void;
   /** TCP connections accepted so far (keep-alive reuse shows as fewer connections than requests). */
@@ -120,11 +125,12 @@ interface Route {
 function route(pathname: string): Route | undefined {
   const parts = pathname.split('/').filter(Boolean).map(decodeURIComponent);
   let group = '';
+  let version = 'v1';
   let rest: string[];
   if (parts[0] === 'api' && parts[1] === 'v1') rest = parts.slice(2);
   else if (parts[0] === 'apis' && parts.length >= 3) {
     group = parts[1] ?? '';
-    if (parts[2] !== 'v1') return undefined;
+    version = parts[2] ?? '';
     rest = parts.slice(3);
   } else return undefined;
   let ns: string | undefined;
@@ -133,11 +139,17 @@ function route(pathname: string): Route | undefined {
     rest = rest.slice(2);
   }
   const [resource, name, sub, ...extra] = rest;
-  const type = RESOURCE_TYPES.find((t) => t.group === group && t.resource === resource);
+  const type = RESOURCE_TYPES.find((t) => t.group === group && t.version === version && t.resource === resource);
   if (!type || extra.length) return undefined;
   if (ns === undefined && name !== undefined) return undefined;
   if (sub !== undefined && !(sub === 'status' && type.statusSubresource)) return undefined;
   return { type, ns, name, sub };
+}
+
+function typeNamed(resource: string): ResourceType {
+  const t = RESOURCE_TYPES.find((x) => x.resource === resource && x.group !== 'events.k8s.io');
+  if (!t) throw new Error(`the test apiserver serves no resource ${JSON.stringify(resource)}`);
+  return t;
 }
 
 function verbOf(method: string, r: Route): string {
@@ -362,6 +374,10 @@ export async function startApiServer(opts: FakeApiOptions = {}): Promise<FakeApi
     getNad: (ns, name) => store.find(NADS, ns, name),
     deleteNad: (ns, name) => store.remove(NADS, ns, name),
     events: () => [...store.all(EVENTS), ...store.all(EVENTS_V1)],
+    putObject: (resource, obj) => store.upsert(typeNamed(resource), obj),
+    getObject: (resource, ns, name) => store.find(typeNamed(resource), ns, name),
+    listObjects: (resource) => store.all(typeNamed(resource)),
+    removeObject: (resource, ns, name) => store.remove(typeNamed(resource), ns, name),
     requests: () => log.map((r) => ({ ...r })),
     clearRequests: () => void (log = []),
     connections: () => accepted,

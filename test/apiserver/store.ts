@@ -18,6 +18,8 @@ export interface ResourceType extends S.ResourceName {
   patchTypes: string[];
   /** Pods answer DELETE with the object; custom resources with a Success Status. */
   deleteReturnsObject: boolean;
+  /** Custom resources: drop what the CRD's structural schema does not declare. */
+  prune?: (obj: JsonObject) => void;
 }
 
 export const MERGE = 'application/merge-patch+json';
@@ -40,7 +42,51 @@ export const EVENTS_V1: ResourceType = {
   group: 'events.k8s.io', version: 'v1', resource: 'events', kind: 'Event', listKind: 'EventList',
   statusSubresource: false, patchTypes: [JSONPATCH, MERGE, STRATEGIC], deleteReturnsObject: false,
 };
-export const RESOURCE_TYPES: ResourceType[] = [PODS, NADS, EVENTS, EVENTS_V1];
+// The custom resources of Whereabouts (its CRDs: no status subresource except where noted, so a
+// write carries the whole object) and the NPWG IPAMClaim (status subresource). `prune` drops the
+// fields their structural schemas do not declare, as the real server does on every write.
+export const IPPOOLS: ResourceType = {
+  group: 'whereabouts.cni.cncf.io', version: 'v1alpha1', resource: 'ippools', kind: 'IPPool', listKind: 'IPPoolList',
+  statusSubresource: false, patchTypes: [JSONPATCH, MERGE], deleteReturnsObject: false, prune: pruneIPPool,
+};
+export const OVERLAPPING_RESERVATIONS: ResourceType = {
+  group: 'whereabouts.cni.cncf.io', version: 'v1alpha1', resource: 'overlappingrangeipreservations', kind: 'OverlappingRangeIPReservation',
+  listKind: 'OverlappingRangeIPReservationList', statusSubresource: false, patchTypes: [JSONPATCH, MERGE], deleteReturnsObject: false,
+  prune: (o) => pruneTo(o, 'spec', ['containerid', 'podref', 'ifname']),
+};
+export const NODE_SLICE_POOLS: ResourceType = {
+  group: 'whereabouts.cni.cncf.io', version: 'v1alpha1', resource: 'nodeslicepools', kind: 'NodeSlicePool', listKind: 'NodeSlicePoolList',
+  statusSubresource: false, patchTypes: [JSONPATCH, MERGE], deleteReturnsObject: false,
+};
+export const IPAMCLAIMS: ResourceType = {
+  group: 'k8s.cni.cncf.io', version: 'v1alpha1', resource: 'ipamclaims', kind: 'IPAMClaim', listKind: 'IPAMClaimList',
+  statusSubresource: true, patchTypes: [JSONPATCH, MERGE], deleteReturnsObject: false,
+};
+/** coordination.k8s.io Lease: what Whereabouts serialises on (the benchmark replays its protocol). */
+export const LEASES: ResourceType = {
+  group: 'coordination.k8s.io', version: 'v1', resource: 'leases', kind: 'Lease', listKind: 'LeaseList',
+  statusSubresource: false, patchTypes: [JSONPATCH, MERGE, STRATEGIC], deleteReturnsObject: false,
+};
+export const RESOURCE_TYPES: ResourceType[] = [PODS, NADS, EVENTS, EVENTS_V1, IPPOOLS, OVERLAPPING_RESERVATIONS, NODE_SLICE_POOLS, IPAMCLAIMS, LEASES];
+
+/** etcd's default --max-request-bytes: the apiserver cannot store an object larger than this. */
+export const MAX_OBJECT_BYTES = 1.5 * 1024 * 1024;
+/** apimachinery's TotalAnnotationSizeLimitB. */
+export const MAX_ANNOTATION_BYTES = 256 * 1024;
+
+function pruneTo(obj: JsonObject, field: string, keep: string[]): void {
+  const v = obj[field];
+  if (!isObject(v)) return;
+  for (const k of Object.keys(v)) if (!keep.includes(k)) delete v[k];
+}
+
+/** ippools.whereabouts.cni.cncf.io: spec.range, spec.allocations.<offset>.{id,podref,ifname}. */
+function pruneIPPool(obj: JsonObject): void {
+  pruneTo(obj, 'spec', ['range', 'allocations']);
+  const spec = obj.spec;
+  if (!isObject(spec) || !isObject(spec.allocations)) return;
+  for (const a of Object.values(spec.allocations)) if (isObject(a)) pruneTo({ a }, 'a', ['id', 'podref', 'ifname']);
+}
 
 export function apiVersionOf(t: ResourceType): string {
   return t.group ? `${t.group}/${t.version}` : t.version;
@@ -92,9 +138,20 @@ export class ObjectStore {
 
   /** Puts obj as the new revision of (t, ns, name), with a fresh resourceVersion. */
   private commit(t: ResourceType, ns: string, name: string, obj: JsonObject): JsonObject {
-    metaOf(obj).resourceVersion = this.nextRv();
+    t.prune?.(obj);
+    const annotations = metaOf(obj).annotations;
+    if (isObject(annotations)) {
+      const total = Object.entries(annotations).reduce((n, [k, v]) => n + k.length + (typeof v === 'string' ? v.length : 0), 0);
+      if (total > MAX_ANNOTATION_BYTES) {
+        throw S.invalid(t, name, [{ field: 'metadata.annotations', value: '', detail: `Too long: must have at most ${MAX_ANNOTATION_BYTES} bytes` }]);
+      }
+    }
     const { kind: _k, apiVersion: _a, ...rest } = obj;
     const stored: JsonObject = { kind: t.kind, apiVersion: apiVersionOf(t), ...rest };
+    if (Buffer.byteLength(JSON.stringify(stored)) > MAX_OBJECT_BYTES) {
+      throw new S.StatusError(S.status(500, 'InternalError', 'etcdserver: request is too large'));
+    }
+    metaOf(stored).resourceVersion = this.nextRv();
     this.objects.set(this.key(t, ns, name), stored);
     return structuredClone(stored);
   }

@@ -1,0 +1,235 @@
+// Allocation and release against the pool objects. No lock: an allocator reads the pool once,
+// picks one of the lowest free addresses at random (so concurrent allocators on other nodes
+// rarely pick the same one), and commits it with a patch that succeeds only if that key is still
+// absent. A lost race costs one more patch on another address, never a re-read of a stale whole
+// object, and a crashed allocator holds nothing. Uncontended: GET + POST reservation + PATCH.
+import { CniError, Code } from '../../cni/errors';
+import { log } from '../../log';
+import { ipString, netString, size, type Net, type Span } from './addrs';
+import type { PoolConf, PoolRange } from './config';
+import { isOwn, poolName, reservationName, type Allocation, type Extra, type PoolObject } from './layout';
+import type { PoolApi } from './store';
+
+export interface Attachment {
+  containerId: string;
+  ifname: string;
+  /** "namespace/name" as Whereabouts writes it. */
+  podref: string;
+  podUid?: string;
+  /** "namespace/name" of the IPAMClaim the address is bound to. */
+  claim?: string;
+  node?: string;
+}
+
+/** Where one configured range allocates: a shared pool, or this node's slice of it. */
+export interface Target {
+  range: PoolRange;
+  net: Net;
+  pool: string;
+  free: Span[];
+}
+
+export interface Allocated {
+  target: Target;
+  ip: bigint;
+  /** Whether this call wrote it (false: it was already this attachment's, or a claim's). */
+  fresh: boolean;
+}
+
+/** How many of the lowest free addresses a pick chooses among. */
+const SPREAD = 64;
+/** Lost pool races before giving up (code 11: the runtime retries). */
+const MAX_ATTEMPTS = 24;
+/** Addresses found reserved by another pool's pod before giving up: they are occupancy, not races. */
+const MAX_HELD_PROBES = 256;
+
+export function sharedTarget(conf: PoolConf, range: PoolRange): Target {
+  return { range, net: range.net, pool: poolName(netString(range.net), conf.networkName), free: range.free };
+}
+
+function extraOf(att: Attachment): Extra {
+  const e: Extra = { cid: att.containerId.slice(0, 12), if: att.ifname };
+  if (att.podUid) e.uid = att.podUid;
+  if (att.claim) e.claim = att.claim;
+  if (att.node) e.node = att.node;
+  return e;
+}
+
+function allocationAt(att: Attachment, offset: bigint): Allocation {
+  return { offset, id: att.containerId, podref: att.podref, ifname: att.ifname, extra: extraOf(att) };
+}
+
+/** Up to SPREAD free addresses from the bottom of the range, skipping what the pool and `taken` hold. */
+export function candidates(free: readonly Span[], pool: PoolObject, taken: ReadonlySet<bigint>, want = SPREAD): bigint[] {
+  const out: bigint[] = [];
+  for (const s of free) {
+    for (let ip = s.lo; ip <= s.hi && out.length < want; ip++) {
+      if (!taken.has(ip) && !pool.allocations.has((ip - pool.base).toString())) out.push(ip);
+    }
+    if (out.length >= want) break;
+  }
+  return out;
+}
+
+function union(a: ReadonlySet<bigint>, b: ReadonlySet<bigint>): Set<bigint> {
+  const out = new Set(a);
+  for (const v of b) out.add(v);
+  return out;
+}
+
+function jitter(attempt: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.random() * Math.min(5 * attempt, 50)));
+}
+
+export class Allocator {
+  constructor(
+    readonly api: PoolApi,
+    readonly conf: PoolConf,
+  ) {}
+
+  private async reserveFor(t: Target, ip: bigint, att: Attachment): Promise<boolean> {
+    if (!this.conf.overlapping) return true;
+    const name = reservationName(ip, t.net, this.conf.networkName);
+    if (await this.api.reserve(name, { containerid: att.containerId, podref: att.podref, ifname: att.ifname })) return true;
+    return false;
+  }
+
+  private async unreserveFor(t: Target, ip: bigint): Promise<void> {
+    if (this.conf.overlapping) await this.api.unreserve(reservationName(ip, t.net, this.conf.networkName));
+  }
+
+  /** The reservation for `ip` is this attachment's (left by an earlier attempt of the same ADD). */
+  private async reservedByUs(t: Target, ip: bigint, att: Attachment): Promise<boolean> {
+    const r = await this.api.getReservation(reservationName(ip, t.net, this.conf.networkName));
+    const spec = r && typeof r.spec === 'object' && r.spec !== null && !Array.isArray(r.spec) ? r.spec : undefined;
+    return !!spec && spec.podref === att.podref && (spec.containerid === undefined || spec.containerid === att.containerId);
+  }
+
+  /** One address for `att` from target `t`: its existing one, the requested one, or a free one. */
+  async allocate(t: Target, att: Attachment, requested?: bigint, claimed?: bigint): Promise<Allocated> {
+    let pool = await this.api.getOrCreatePool(t.pool, netString(t.net));
+    for (const a of pool.allocations.values()) {
+      if (isOwn(a, att.containerId, att.ifname)) return { target: t, ip: pool.base + a.offset, fresh: false };
+    }
+    if (claimed !== undefined) return this.takeClaimed(t, pool, att, claimed);
+    if (requested !== undefined) return this.takeRequested(t, pool, att, requested);
+    // taken: lost pool races (our view was stale; cleared on a re-read). held: reserved cluster-wide
+    // by another pod (an overlapping range's), which a re-read of this pool does not show.
+    const taken = new Set<bigint>();
+    const held = new Set<bigint>();
+    let lost = 0;
+    for (let attempt = 1; attempt - held.size <= MAX_ATTEMPTS && held.size <= MAX_HELD_PROBES; attempt++) {
+      // Each lost race widens the pick, so many allocators spread out instead of colliding again.
+      const spread = SPREAD * 2 ** Math.min(lost, 6);
+      let picks = candidates(t.free, pool, union(taken, held), spread);
+      if (picks.length === 0 && (taken.size > 0 || attempt > 1)) {
+        // Our view may be stale in the freeing direction only; one fresh read settles it.
+        pool = await this.api.getOrCreatePool(t.pool, netString(t.net));
+        taken.clear();
+        picks = candidates(t.free, pool, held, spread);
+      }
+      if (picks.length === 0) {
+        throw new CniError(Code.Internal, `could not allocate IP in range ${t.range.text}${t.pool !== sharedTarget(this.conf, t.range).pool ? ` (this node's slice ${netString(t.net)})` : ''}: all addresses are allocated (IPPool ${pool.namespace}/${pool.name}, ${pool.allocations.size} allocations${held.size ? `, ${held.size} more reserved by other pods' OverlappingRangeIPReservations` : ''})`);
+      }
+      this.api.checkRoom(pool);
+      const ip = picks[Math.floor(Math.random() * picks.length)] as bigint;
+      if (!(await this.reserveFor(t, ip, att))) {
+        held.add(ip);
+        lost += 1;
+        continue;
+      }
+      if (await this.api.claimOffset(pool, allocationAt(att, ip - pool.base))) return { target: t, ip, fresh: true };
+      await this.unreserveFor(t, ip);
+      taken.add(ip);
+      lost += 1;
+      if (!pool.hasAnnotations || attempt % 4 === 0) {
+        pool = await this.api.getOrCreatePool(t.pool, netString(t.net));
+        taken.clear();
+      }
+      await jitter(attempt);
+    }
+    if (held.size > MAX_HELD_PROBES) {
+      throw new CniError(Code.Internal, `could not allocate IP in range ${t.range.text}: the ${held.size} free addresses tried are reserved by other pods' OverlappingRangeIPReservations (an overlapping range); set network_name to separate the ranges`);
+    }
+    throw new CniError(Code.TryAgainLater, `could not allocate IP in range ${t.range.text}: ${MAX_ATTEMPTS} attempts lost to concurrent allocations (IPPool ${pool.namespace}/${pool.name})`);
+  }
+
+  private holder(pool: PoolObject, offset: bigint): Allocation | undefined {
+    return pool.allocations.get(offset.toString());
+  }
+
+  /** A requested address (runtimeConfig.ips, static addresses): reserved, or refused when held. */
+  private async takeRequested(t: Target, pool: PoolObject, att: Attachment, ip: bigint): Promise<Allocated> {
+    for (let attempt = 1; attempt <= 4; attempt++) {
+      const held = this.holder(pool, ip - pool.base);
+      if (held) {
+        throw new CniError(Code.Internal, `requested IP address ${ipString(ip, t.net.family)} is already allocated to container ${held.id} (pod ${held.podref || 'unknown'}) in IPPool ${pool.namespace}/${pool.name}`);
+      }
+      this.api.checkRoom(pool);
+      if (!(await this.reserveFor(t, ip, att)) && !(await this.reservedByUs(t, ip, att))) {
+        throw new CniError(Code.Internal, `requested IP address ${ipString(ip, t.net.family)} is reserved by another pod (OverlappingRangeIPReservation ${reservationName(ip, t.net, this.conf.networkName)})`);
+      }
+      if (await this.api.claimOffset(pool, allocationAt(att, ip - pool.base))) return { target: t, ip, fresh: true };
+      pool = await this.api.getOrCreatePool(t.pool, netString(t.net));
+    }
+    throw new CniError(Code.TryAgainLater, `requested IP address ${ipString(ip, t.net.family)}: the pool kept changing; try again`);
+  }
+
+  /** The address an IPAMClaim holds: handed from the claim's previous pod to this one. */
+  private async takeClaimed(t: Target, pool: PoolObject, att: Attachment, ip: bigint): Promise<Allocated> {
+    for (let attempt = 1; attempt <= 4; attempt++) {
+      const held = this.holder(pool, ip - pool.base);
+      if (!held) {
+        if (!(await this.reserveFor(t, ip, att)) && !(await this.reservedByUs(t, ip, att))) {
+          throw new CniError(Code.Internal, `IPAMClaim ${att.claim ?? ''}: its address ${ipString(ip, t.net.family)} is reserved by another pod (OverlappingRangeIPReservation ${reservationName(ip, t.net, this.conf.networkName)})`);
+        }
+        if (await this.api.claimOffset(pool, allocationAt(att, ip - pool.base))) return { target: t, ip, fresh: true };
+      } else if (held.extra?.claim === att.claim) {
+        if (await this.api.moveOffset(pool, held.id, allocationAt(att, ip - pool.base))) return { target: t, ip, fresh: false };
+      } else {
+        throw new CniError(Code.Internal, `IPAMClaim ${att.claim ?? ''}: its address ${ipString(ip, t.net.family)} is allocated to container ${held.id} (pod ${held.podref}), not to the claim`);
+      }
+      pool = await this.api.getOrCreatePool(t.pool, netString(t.net));
+    }
+    throw new CniError(Code.TryAgainLater, `IPAMClaim ${att.claim ?? ''}: the pool kept changing; try again`);
+  }
+
+  /**
+   * Frees every allocation of this attachment in target `t`. A claim-bound address stays with its
+   * claim unless `releaseClaimed`. Returns the addresses freed.
+   */
+  async release(t: Target, att: Pick<Attachment, 'containerId' | 'ifname'>, releaseClaimed = false): Promise<bigint[]> {
+    const freed: bigint[] = [];
+    let pool = await this.api.getPool(t.pool);
+    for (let attempt = 1; pool && attempt <= MAX_ATTEMPTS; attempt++) {
+      const mine = [...pool.allocations.values()].filter((a) => isOwn(a, att.containerId, att.ifname) && (releaseClaimed || !a.extra?.claim));
+      if (mine.length === 0) break;
+      const a = mine[0] as Allocation;
+      if (await this.api.releaseOffset(pool, a)) {
+        const ip = pool.base + a.offset;
+        freed.push(ip);
+        await this.unreserveFor(t, ip);
+        continue;
+      }
+      pool = await this.api.getPool(t.pool);
+      await jitter(attempt);
+    }
+    return freed;
+  }
+
+  /** Frees one allocation found by GC (it names the container and the exact entry). */
+  async releaseEntry(t: Target, pool: PoolObject, a: Allocation): Promise<boolean> {
+    if (!(await this.api.releaseOffset(pool, a))) return false;
+    await this.unreserveFor(t, pool.base + a.offset);
+    return true;
+  }
+}
+
+/** Addresses in a target, for messages and the bench. */
+export function capacity(t: Target): bigint {
+  return t.free.reduce((n, s) => n + (s.hi - s.lo + 1n), 0n) || size(t.net);
+}
+
+export function logAllocated(a: Allocated, att: Attachment): void {
+  log.debug('pool address', { pool: a.target.pool, ip: ipString(a.ip, a.target.net.family), containerId: att.containerId, ifname: att.ifname, fresh: a.fresh });
+}

@@ -1,0 +1,123 @@
+// Leak cleanup, two ways, neither ever freeing a live pod's address:
+// - CNI GC on a node: the runtime lists the attachments it still has; this node's pool entries of
+//   any other container are leaks (a DEL that never came). Entries from other nodes, from
+//   Whereabouts (no node recorded) and claim-bound ones are not this call's to judge.
+// - `plexus ipam gc`: every pool entry whose pod is gone from the API, or was replaced by a new pod
+//   of the same name (a StatefulSet's): the pod UID recorded at ADD tells them apart. An entry
+//   without a recorded UID is freed only when no pod of that name exists. Orphaned
+//   OverlappingRangeIPReservations (no pool entry holds their container) go too, after a grace
+//   period that covers an ADD in flight.
+import { isObject, type JsonObject } from '../../cni/validate';
+import { KubeApiError, type KubeClient } from '../../k8s/client';
+import { log } from '../../log';
+import type { Allocator, Target } from './allocate';
+import { getClaim } from './claims';
+import { ifnameOf, type Allocation, type PoolObject } from './layout';
+import type { PoolApi } from './store';
+
+export async function gcNode(allocator: Allocator, targets: Target[], keep: ReadonlySet<string>, node: string | undefined): Promise<number> {
+  const keptIds = new Set([...keep].map((k) => k.split('|')[0]));
+  let freed = 0;
+  for (const t of targets) {
+    const pool = await allocator.api.getPool(t.pool);
+    if (!pool) continue;
+    const sliced = t.net !== t.range.net;
+    for (const a of [...pool.allocations.values()]) {
+      const ours = sliced || (node !== undefined && a.extra?.node === node);
+      if (!ours || a.extra?.claim) continue;
+      const ifname = ifnameOf(a);
+      const live = ifname === undefined ? keptIds.has(a.id) : keep.has(`${a.id}|${ifname}`);
+      if (live) continue;
+      if (await allocator.releaseEntry(t, pool, a)) freed += 1;
+    }
+  }
+  return freed;
+}
+
+export interface ClusterGcReport {
+  pools: number;
+  freed: Array<{ pool: string; offset: string; id: string; podref: string; why: string }>;
+  kept: number;
+  reservationsDeleted: string[];
+}
+
+type PodState = { exists: false } | { exists: true; uid: string };
+
+async function podState(client: KubeClient, cache: Map<string, PodState>, podref: string): Promise<PodState | undefined> {
+  const [ns, name, ...rest] = podref.split('/');
+  if (!ns || !name || rest.length) return undefined;
+  const hit = cache.get(podref);
+  if (hit) return hit;
+  let s: PodState;
+  try {
+    const pod = await client.get(`/api/v1/namespaces/${encodeURIComponent(ns)}/pods/${encodeURIComponent(name)}`, { budgetMs: 10_000 });
+    const meta = isObject(pod.metadata) ? pod.metadata : {};
+    s = { exists: true, uid: typeof meta.uid === 'string' ? meta.uid : '' };
+  } catch (err) {
+    if (!(err instanceof KubeApiError && err.status === 404)) throw err;
+    s = { exists: false };
+  }
+  cache.set(podref, s);
+  return s;
+}
+
+/** Why entry `a` is a leak, or undefined when it may be in use. */
+async function leakReason(client: KubeClient, pods: Map<string, PodState>, a: Allocation): Promise<string | undefined> {
+  if (a.extra?.claim) {
+    const [ns, name] = a.extra.claim.split('/');
+    if (ns && name && (await getClaim(client, ns, name))) return undefined;
+  }
+  const p = await podState(client, pods, a.podref);
+  if (!p) return undefined;
+  if (!p.exists) return a.extra?.claim ? 'claim and pod deleted' : 'pod deleted';
+  if (a.extra?.uid && p.uid && a.extra.uid !== p.uid) return `pod re-created (uid ${a.extra.uid} is now ${p.uid})`;
+  return undefined;
+}
+
+export async function gcCluster(api: PoolApi, opts: { dryRun: boolean; graceMs: number; now?: number }): Promise<ClusterGcReport> {
+  const report: ClusterGcReport = { pools: 0, freed: [], kept: 0, reservationsDeleted: [] };
+  const pods = new Map<string, PodState>();
+  const liveIds = new Set<string>();
+  for (const obj of await api.list('ippools')) {
+    let pool: PoolObject;
+    try {
+      pool = api.parse(obj);
+    } catch (err) {
+      log.warn('skipping an IPPool that does not parse', { err: (err as Error).message });
+      continue;
+    }
+    report.pools += 1;
+    for (const a of [...pool.allocations.values()]) {
+      const why = await leakReason(api.client, pods, a);
+      if (!why) {
+        report.kept += 1;
+        liveIds.add(a.id);
+        continue;
+      }
+      if (!opts.dryRun) {
+        const ok = await api.releaseOffset(pool, a);
+        if (!ok) {
+          liveIds.add(a.id); // changed under us: judge it next run
+          continue;
+        }
+      }
+      report.freed.push({ pool: pool.name, offset: a.offset.toString(), id: a.id, podref: a.podref, why });
+    }
+  }
+  const now = opts.now ?? Date.now();
+  for (const r of await api.list('overlappingrangeipreservations')) {
+    const meta = isObject(r.metadata) ? r.metadata : {};
+    const spec: JsonObject = isObject(r.spec) ? r.spec : {};
+    const name = typeof meta.name === 'string' ? meta.name : '';
+    const created = typeof meta.creationTimestamp === 'string' ? Date.parse(meta.creationTimestamp) : now;
+    if (!name || now - created < opts.graceMs) continue;
+    const id = typeof spec.containerid === 'string' ? spec.containerid : '';
+    const podref = typeof spec.podref === 'string' ? spec.podref : '';
+    const pod = podref ? await podState(api.client, pods, podref) : undefined;
+    const orphan = id !== '' ? !liveIds.has(id) : pod !== undefined && !pod.exists;
+    if (!orphan) continue;
+    if (!opts.dryRun) await api.unreserve(name);
+    report.reservationsDeleted.push(name);
+  }
+  return report;
+}
