@@ -250,6 +250,8 @@ function percentDecode(s: string): string {
 }
 
 function connectionReason(socketPath: string, err: Error): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  return `${socketPath}: ${code && !err.message.includes(code) ? `${code} ` : ''}${err.message}`;
+  // A stream cancelled because its connection failed carries the connect error as its cause.
+  const root = (err.cause instanceof Error ? err.cause : err) as NodeJS.ErrnoException;
+  const text = root.code && !root.message.includes(root.code) ? `${root.code} ${root.message}` : root.message;
+  return text.includes(socketPath) ? text : `${socketPath}: ${text}`;
 }
