@@ -7,6 +7,7 @@ const benches: Array<[name: string, load: () => Promise<BenchModule>]> = [
   ['version', () => import('./version')],
   ['pod', () => import('./pod')],
   ['ipam-pool', () => import('./ipam-pool')],
+  ['grpc', () => import('./grpc')],
 ];
 
 async function main(): Promise<void> {

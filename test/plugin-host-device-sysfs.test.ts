@@ -3,7 +3,7 @@
 // verbs run in-process with the fake sysfs root; the netdev the fake tree names is a real veth on
 // this host, so the move, the rename and the return are real.
 import assert from 'node:assert/strict';
-import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { CniEnv, Verb } from '../src/cni/env';
@@ -84,6 +84,19 @@ test('loadConf: exactly one selector; deviceID overrides pciBusID but not anothe
   assert.equal(code(() => loadConf(c({ device: 7 }))), 7);
 });
 
+test('loadConf: the config\'s own deviceID (as Multus and plexus inject it, with pciBusID) selects the device', () => {
+  const c = (extra: object): string => JSON.stringify({ cniVersion: '1.0.0', name: 'n', type: 'host-device', ...extra });
+  assert.deepEqual(loadConf(c({ deviceID: PCI, pciBusID: PCI })).selector, { by: 'deviceID', id: PCI });
+  assert.deepEqual(loadConf(c({ deviceID: AUX })).selector, { by: 'deviceID', id: AUX });
+  // runtimeConfig.deviceID wins over the config's, as it wins over pciBusID
+  assert.deepEqual(loadConf(c({ deviceID: PCI, pciBusID: PCI, runtimeConfig: { deviceID: AUX } })).selector, { by: 'deviceID', id: AUX });
+  // two different devices in the config itself: nothing says which one is meant
+  assert.throws(() => loadConf(c({ deviceID: PCI, pciBusID: '0000:3b:02.2' })), /deviceID "0000:3b:02.1" conflicts with pciBusID/);
+  assert.equal(code(() => loadConf(c({ deviceID: PCI, device: 'eth1' }))), 7);
+  assert.equal(code(() => loadConf(c({ deviceID: '../x' }))), 7);
+  assert.equal(code(() => loadConf(c({ pciBusID: PCI, runtimeConfig: { CNIDeviceInfoFile: 'relative/file' } }))), 7);
+});
+
 // --- the verbs, in-process, with a fake sysfs naming a real veth on this host ---------------------
 
 interface Lab {
@@ -133,6 +146,37 @@ test('pciBusID and deviceID (PCI with virtio layout, auxiliary): ADD moves the n
     assert.equal(hostLink(l.dev)?.address, mac, what);
     assert.deepEqual(reservedIps(l.dataDir, 'sriov-net'), [], what);
   }
+});
+
+test('device-info: a PCI function handed over is reported in CNIDeviceInfoFile (DIS pci), a device plugin\'s file kept, removed on DEL', async (t) => {
+  const l = lab(t);
+  const dir = tempDir(t, 'plexus-hd-devinfo-');
+  const file = join(dir, 'cni', 'ns-net-ctr_net1');
+  const cases: [string, string, object, object | undefined][] = [
+    ['pciBusID', fakeSys(t, { pciNet: [l.dev] }), { pciBusID: PCI }, { type: 'pci', version: '1.1.0', pci: { 'pci-address': PCI } }],
+    ['deviceID in the config', fakeSys(t, { pciNet: [l.dev] }), { deviceID: PCI, pciBusID: PCI }, { type: 'pci', version: '1.1.0', pci: { 'pci-address': PCI } }],
+    ['DPDK-bound, no netdev', fakeSys(t, { driver: 'vfio-pci', pciNet: [l.dev] }), { pciBusID: PCI }, { type: 'pci', version: '1.1.0', pci: { 'pci-address': PCI } }],
+    // an auxiliary device has no PCI address of its own to report
+    ['auxiliary', fakeSys(t, { auxNet: [l.dev] }), { runtimeConfig: { deviceID: AUX } }, undefined],
+  ];
+  for (const [what, sys, selector, want] of cases) {
+    const sel = selector as { runtimeConfig?: object };
+    const stdin = conf(l, { ...selector, runtimeConfig: { ...sel.runtimeConfig, CNIDeviceInfoFile: file } });
+    await cmdAdd(l.env('ADD'), stdin, sys);
+    assert.deepEqual(existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : undefined, want, what);
+    await cmdDel(l.env('DEL'), stdin, sys);
+    assert.equal(existsSync(file), false, `${what}: removed on DEL`);
+  }
+  // a file already there (copied from the device plugin) knows more: left as it is
+  const dp = { type: 'pci', version: '1.1.0', pci: { 'pci-address': PCI, 'rdma-device': 'mlx5_3' } };
+  mkdirSync(join(dir, 'cni'), { recursive: true });
+  writeFileSync(file, JSON.stringify(dp));
+  const sys = fakeSys(t, { pciNet: [l.dev] });
+  const stdin = conf(l, { pciBusID: PCI, runtimeConfig: { CNIDeviceInfoFile: file } });
+  await cmdAdd(l.env('ADD'), stdin, sys);
+  assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), dp);
+  await cmdDel(l.env('DEL'), stdin, sys);
+  assert.equal(hostLink(l.dev)?.ifname, l.dev);
 });
 
 test('DPDK-bound function: nothing is moved, IPAM only (addresses for the application), DEL releases them', async (t) => {

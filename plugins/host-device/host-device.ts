@@ -18,10 +18,11 @@
 // kernel hands physical devices back under their container name, or "dev<ifindex>" when that is
 // taken) by the alias holding its original name, and renamed back; IPAM is released with the netns
 // gone or CNI_NETNS empty; a repeated DEL succeeds.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { normalizeHwAddr } from '../../src/cni/addr';
 import type { CniEnv } from '../../src/cni/env';
-import { CniError, Code } from '../../src/cni/errors';
+import { CniError, Code, errnoOf } from '../../src/cni/errors';
 import { attachIpamResult, formatResult } from '../../src/cni/result';
 import type { PluginHandlers } from '../../src/cni/skel';
 import type { CniInterface, Result } from '../../src/cni/types';
@@ -45,6 +46,8 @@ export type Selector =
 export interface HostDeviceConf {
   net: NetConf;
   selector: Selector;
+  /** runtimeConfig.CNIDeviceInfoFile: where to report the PCI function handed over (DIS §4.2). */
+  deviceInfoFile?: string;
 }
 
 // The reference returns plain errors, which libcni's skel reports as 999; kept for compatibility.
@@ -57,24 +60,52 @@ const SELECTOR_KEYS = ['device', 'hwaddr', 'kernelpath', 'pciBusID'] as const;
 export function loadConf(stdin: string): HostDeviceConf {
   const net = loadNetConf(stdin);
   const given = SELECTOR_KEYS.filter((k) => (net.f.optStr(k) ?? '') !== '');
-  const deviceID = new Fields(net.runtimeConfig, 'runtimeConfig').optStr('deviceID') ?? '';
+  const rc = new Fields(net.runtimeConfig, 'runtimeConfig');
+  const infoFile = rc.optStr('CNIDeviceInfoFile') ?? '';
+  if (infoFile !== '' && !posix.isAbsolute(infoFile)) throw new CniError(Code.InvalidConfig, `runtimeConfig.CNIDeviceInfoFile: ${JSON.stringify(infoFile)} must be an absolute path`);
+  const deviceInfoFile = infoFile === '' ? undefined : infoFile;
+  // A device plugin's device arrives as runtimeConfig.deviceID (the capability) and, from Multus
+  // and plexus, as deviceID and pciBusID in the config itself; the reference reads only the first two.
+  const confDeviceID = net.f.optStr('deviceID') ?? '';
+  const rcDeviceID = rc.optStr('deviceID') ?? '';
+  const [field, deviceID] = rcDeviceID !== '' ? ['runtimeConfig.deviceID', rcDeviceID] : ['deviceID', confDeviceID];
   const value = (k: (typeof SELECTOR_KEYS)[number]): string => net.f.str(k);
   if (deviceID !== '') {
-    // deviceID overrides pciBusID, as in the reference; next to another selector it is ambiguous,
-    // where the reference silently used the other one and ignored the device it was allocated.
-    const other = given.filter((k) => k !== 'pciBusID');
-    if (other.length) throw new CniError(Code.InvalidConfig, `runtimeConfig.deviceID ${JSON.stringify(deviceID)} conflicts with ${other.join(', ')}: specify one device`);
-    checkDeviceAddress('runtimeConfig.deviceID', deviceID);
-    return { net, selector: { by: 'deviceID', id: deviceID } };
+    // runtimeConfig.deviceID overrides pciBusID, as in the reference; next to another selector it
+    // is ambiguous, where the reference silently used the other one and ignored the device it was
+    // allocated. The config's own deviceID and pciBusID must agree: nothing says which one wins.
+    const other = given.filter((k) => k !== 'pciBusID' || (field === 'deviceID' && value('pciBusID') !== deviceID));
+    if (other.length) throw new CniError(Code.InvalidConfig, `${field} ${JSON.stringify(deviceID)} conflicts with ${other.join(', ')}: specify one device`);
+    checkDeviceAddress(field, deviceID);
+    return { net, selector: { by: 'deviceID', id: deviceID }, deviceInfoFile };
   }
   if (given.length === 0) fail('specify either "device", "hwaddr", "kernelpath" or "pciBusID"');
   if (given.length > 1) throw new CniError(Code.InvalidConfig, `specify only one of "device", "hwaddr", "kernelpath" or "pciBusID", not ${given.join(' and ')}`);
   const key = given[0]!;
-  if (key === 'device') return { net, selector: { by: 'device', name: value(key) } };
-  if (key === 'hwaddr') return { net, selector: { by: 'hwaddr', mac: value(key) } };
-  if (key === 'kernelpath') return { net, selector: { by: 'kernelpath', path: value(key) } };
+  if (key === 'device') return { net, selector: { by: 'device', name: value(key) }, deviceInfoFile };
+  if (key === 'hwaddr') return { net, selector: { by: 'hwaddr', mac: value(key) }, deviceInfoFile };
+  if (key === 'kernelpath') return { net, selector: { by: 'kernelpath', path: value(key) }, deviceInfoFile };
   checkDeviceAddress('pciBusID', value(key));
-  return { net, selector: { by: 'pciBusID', id: value(key) } };
+  return { net, selector: { by: 'pciBusID', id: value(key) }, deviceInfoFile };
+}
+
+/**
+ * DIS §3.1.3: the PCI function handed over, written to CNIDeviceInfoFile for network-status. A
+ * file already there was copied from the device plugin, which knows more (rdma-device, the PF),
+ * and is left as it is. Only PCI selections are reported: the address is what was asked for.
+ */
+function writeDeviceInfo(conf: HostDeviceConf, sys: string): void {
+  if (!conf.deviceInfoFile) return;
+  const bus = busOf(conf.selector, sys);
+  if (bus?.bus !== 'pci') return;
+  const info = { type: 'pci', version: '1.1.0', pci: { 'pci-address': bus.id } };
+  try {
+    mkdirSync(posix.dirname(conf.deviceInfoFile), { recursive: true, mode: 0o755 });
+    writeFileSync(conf.deviceInfoFile, JSON.stringify(info), { flag: 'wx', mode: 0o444 });
+  } catch (err) {
+    if (errnoOf(err) === 'EEXIST') return;
+    throw new CniError(Code.IOFailure, `failed to write device-info file ${conf.deviceInfoFile}: ${(err as Error).message}`);
+  }
 }
 
 /** The bus device a selector names, if any (deviceID is resolved against sysfs here). */
@@ -208,11 +239,21 @@ function print(result: Result, version: string): string {
 }
 
 export async function cmdAdd(env: CniEnv, stdin: string, sys = SYSFS): Promise<string> {
-  const { net, selector } = loadConf(stdin);
+  const conf = loadConf(stdin);
+  const { net, selector } = conf;
   if (dpdkMode(selector, sys)) {
     // A userspace-bound function has no netdev: IPAM only, its addresses for the application.
-    if (!net.ipamType) return print({ cniVersion: net.cniVersion }, net.cniVersion);
+    if (!net.ipamType) {
+      writeDeviceInfo(conf, sys);
+      return print({ cniVersion: net.cniVersion }, net.cniVersion);
+    }
     const ipam = await ipamAdd(net.ipamType, env, stdin, net.cniVersion);
+    try {
+      writeDeviceInfo(conf, sys);
+    } catch (err) {
+      await ipamDel(net.ipamType, env, stdin).catch(() => undefined);
+      throw err;
+    }
     return print({ ...ipam, dns: net.dns }, net.cniVersion);
   }
   const ct = openNetns(env.netns);
@@ -232,7 +273,10 @@ export async function cmdAdd(env: CniEnv, stdin: string, sys = SYSFS): Promise<s
     setUp(ct, moved.index);
     const iface: CniInterface = { name: env.ifname, sandbox: env.netns };
     if (moved.mac) iface.mac = moved.mac;
-    if (!net.ipamType) return print({ cniVersion: net.cniVersion, interfaces: [iface] }, net.cniVersion);
+    if (!net.ipamType) {
+      writeDeviceInfo(conf, sys);
+      return print({ cniVersion: net.cniVersion, interfaces: [iface] }, net.cniVersion);
+    }
 
     const ipamType = net.ipamType;
     const ipam = await ipamAdd(ipamType, env, stdin, net.cniVersion);
@@ -243,6 +287,7 @@ export async function cmdAdd(env: CniEnv, stdin: string, sys = SYSFS): Promise<s
     delete result.dns;
     if (net.dns) result.dns = net.dns;
     configureInterface(ct, moved.index, result, { resultIndex: 0 });
+    writeDeviceInfo(conf, sys);
     return print(result, net.cniVersion);
   } catch (err) {
     for (const u of undo.reverse()) {
@@ -307,7 +352,7 @@ function returnDevice(env: CniEnv, sel: Selector, sys: string): void {
 }
 
 export async function cmdDel(env: CniEnv, stdin: string, sys = SYSFS): Promise<void> {
-  const { net, selector } = loadConf(stdin);
+  const { net, selector, deviceInfoFile } = loadConf(stdin);
   let dpdk = false;
   try {
     dpdk = dpdkMode(selector, sys);
@@ -328,6 +373,8 @@ export async function cmdDel(env: CniEnv, stdin: string, sys = SYSFS): Promise<v
   }
   if (!dpdk) returnDevice(env, selector, sys);
   if (net.ipamType) await ipamDel(net.ipamType, env, stdin);
+  // The file names this attachment alone (DIS §4.2), whoever wrote it.
+  if (deviceInfoFile) rmSync(deviceInfoFile, { force: true });
 }
 
 /** address/prefix as the kernel reports it; with network, the route destination form. */

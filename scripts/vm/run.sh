@@ -114,6 +114,11 @@ append+=" ${PLEXUS_VM_APPEND:-}"
 qemu=(qemu-system-x86_64 -accel tcg -cpu "${PLEXUS_VM_CPU:-max}" -m "$mem" -smp "$cpus"
   -nographic -no-reboot -nodefaults -serial stdio -net none
   -device isa-debug-exit,iobase=0xf4,iosize=0x04
+  # A real PCI network function for host-device tests (pciBusID, deviceID, DIS pci device-info):
+  # virtio-net on the PCI bus, MAC fixed so tests recognise it. Its backend is user networking
+  # with restrict=on: isolated, nothing reaches the host or the outside (a bare hub port works
+  # too, but qemu warns that it is not connected).
+  -netdev user,id=pcinic,restrict=on,ipv6=off -device virtio-net-pci,netdev=pcinic,mac=52:54:00:a1:0c:01
   -kernel "$PLEXUS_VM_KERNEL" -initrd "$PLEXUS_VM_INITRD" -append "$append"
   -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
   -virtfs "local,path=$(esc "$vmdir"),mount_tag=vmcache,security_model=none")

@@ -1,8 +1,7 @@
 // ADD: resolve the pod's networks, journal the plan, attach each in order, roll back on failure,
 // report network-status, and return the cluster network's result.
-import { readFileSync } from 'node:fs';
 import { addNetwork } from '../cni/api';
-import { asCniError, CniError, Code, errnoOf } from '../cni/errors';
+import { asCniError, CniError, Code } from '../cni/errors';
 import { parseNetworkConfig } from '../cni/netconf';
 import { isObject, type JsonObject } from '../cni/validate';
 import { log } from '../log';
@@ -10,6 +9,8 @@ import type { NetworkSelectionElement } from '../cni/types';
 import type { ClusterApi, PodInfo } from './cluster';
 import type { PlexusConf } from './config';
 import { runtimeFor, type Context } from './context';
+import { copyDevicePluginInfo, readDeviceInfos, type DeviceInfoProblem } from './device-info';
+import { assignDevices, needsDevices, type HeldDevices } from './devices';
 import { readJournal, writeJournal, type AttachmentRecord, type JournalRecord, type PodRef } from './journal';
 import { inlineDelegate, namedNetwork, nadNetwork, type NetworkSpec } from './networks';
 import { planAttachments } from './plan';
@@ -116,15 +117,40 @@ async function otherNetworks(ctx: Context, pod: PodView, elements: NetworkSelect
   return [...extra, ...(await selectedNetworks(ctx, pod, elements))];
 }
 
-function readDeviceInfo(path: string | undefined): JsonObject | undefined {
-  if (!path) return undefined;
-  try {
-    const v: unknown = JSON.parse(readFileSync(path, 'utf8'));
-    return isObject(v) ? v : undefined;
-  } catch (err) {
-    if (errnoOf(err) !== 'ENOENT') log.warn('unreadable device-info file', { path, err: (err as Error).message });
-    return undefined;
-  }
+/** The pod's devices from the kubelet, asked at most once per ADD and only when a network names a resource. */
+function deviceLookup(ctx: Context, pod: PodView): (specs: NetworkSpec[]) => Promise<HeldDevices> {
+  let held: Promise<HeldDevices> | undefined;
+  return (specs) => {
+    const wanting = specs
+      .filter((s) => s.resourceName)
+      .map((s) => `${s.network} (resource ${JSON.stringify(s.resourceName)})`)
+      .join(', ');
+    const ref = pod.ref;
+    if (!ref) {
+      return Promise.reject(
+        new CniError(Code.InvalidEnv, `network ${wanting}: a device-plugin resource needs the pod's name: CNI_ARGS has no K8S_POD_NAMESPACE and K8S_POD_NAME`),
+      );
+    }
+    held ??= (async () => {
+      const { podDevices } = await import('../kubelet/pod-resources');
+      const { conf } = ctx;
+      return podDevices(conf.podResourcesSocket, ref, conf.podResourcesTimeoutMs);
+    })();
+    return held.catch((err: unknown) => {
+      const e = asCniError(err);
+      throw new CniError(e.code, `network ${wanting}: cannot learn the pod's devices: ${e.message}`, e.details);
+    });
+  };
+}
+
+/** The specs, each network naming a resource given its device of the pod (Multus order). */
+async function withDevices(specs: NetworkSpec[], pod: PodView, lookup: (specs: NetworkSpec[]) => Promise<HeldDevices>): Promise<NetworkSpec[]> {
+  if (!needsDevices(specs)) return specs;
+  const held = await lookup(specs);
+  const ids = assignDevices(specs, held, pod.ref ? `${pod.ref.namespace}/${pod.ref.name}` : '');
+  const out = specs.map((s, i) => (ids[i] === undefined ? s : { ...s, deviceID: ids[i] }));
+  log.phase('devices assigned', { devices: out.filter((s) => s.deviceID).map((s) => `${s.network}=${s.deviceID}`) });
+  return out;
 }
 
 function cacheResult(ctx: Context, att: AttachmentRecord): void {
@@ -142,11 +168,14 @@ function cacheResult(ctx: Context, att: AttachmentRecord): void {
   });
 }
 
-async function attach(ctx: Context, rec: JournalRecord, att: AttachmentRecord): Promise<void> {
+async function attach(ctx: Context, rec: JournalRecord, att: AttachmentRecord, problems: DeviceInfoProblem[]): Promise<void> {
   const { env, conf } = ctx;
   const net = parseNetworkConfig(att.config, `network ${att.network}`);
   let result: JsonObject;
   try {
+    // DIS §4.2: the device plugin's file is in place before the plugin runs, which may read it.
+    const problem = copyDevicePluginInfo(conf.dpDeviceInfoDir, att);
+    if (problem) problems.push(problem);
     result = await addNetwork(net, runtimeFor(ctx, att, env.netns, env.containerId), ctx.invoke);
   } catch (err) {
     const e = asCniError(err);
@@ -185,6 +214,8 @@ export async function cmdAdd(ctx: Context): Promise<JsonObject> {
   const pod = await loadPod(ctx, podFromArgs(parseCniArgs(env.args)));
   log.phase('pod loaded', { fromApi: pod.info !== undefined });
   const cluster = await clusterNetwork(ctx, pod);
+  const devices = deviceLookup(ctx, pod);
+  const problems: DeviceInfoProblem[] = [];
   const elements = selectionOf(ctx, pod);
   const plan = (networks: NetworkSpec[]) =>
     planAttachments({
@@ -194,10 +225,9 @@ export async function cmdAdd(ctx: Context): Promise<JsonObject> {
       runtimeConfig: conf.runtimeConfig,
       networks,
       deviceInfoDir: conf.deviceInfoDir,
-      podNamespace: pod.ref?.namespace,
-      podName: pod.ref?.name,
     });
-  const clusterAtt = plan([cluster])[0]!;
+  // A cluster network with a device (SR-IOV as the primary network) needs the kubelet first.
+  const clusterAtt = plan(await withDevices([cluster], pod, devices))[0]!;
   refuseTakenNames(ctx, [clusterAtt]);
   const rec: JournalRecord = {
     kind: 'plexusJournal',
@@ -216,24 +246,35 @@ export async function cmdAdd(ctx: Context): Promise<JsonObject> {
     // networks: the API's TLS set-up and NAD reads overlap the delegate's work instead of
     // preceding it. Each attachment is still journaled before its delegate runs, and they run
     // one at a time (NPWG §7.3).
-    const [clusterDone, others] = await Promise.allSettled([attach(ctx, rec, clusterAtt), otherNetworks(ctx, pod, elements)]);
+    const [clusterDone, others] = await Promise.allSettled([attach(ctx, rec, clusterAtt, problems), otherNetworks(ctx, pod, elements)]);
     if (clusterDone.status === 'rejected') throw clusterDone.reason;
     if (others.status === 'rejected') throw others.reason;
     log.phase('networks resolved', { count: others.value.length + 1 });
-    const rest = plan([cluster, ...others.value]).slice(1);
+    // Assigned over the whole list so the cluster network keeps the device it was given above.
+    const rest = plan(await withDevices([cluster, ...others.value], pod, devices)).slice(1);
     refuseTakenNames(ctx, rest);
     rec.attachments.push(...rest);
     writeJournal(conf.cniDir, rec);
-    for (const att of rest) await attach(ctx, rec, att);
+    for (const att of rest) await attach(ctx, rec, att, problems);
     log.phase('delegates attached');
     if (rec.attachments.some((a) => a.defaultRoute !== undefined)) {
       await applyDefaultRoute(rec);
       writeJournal(conf.cniDir, rec);
       for (const att of rec.attachments) cacheResult(ctx, att);
     }
+    const { infos, problems: unreadable } = readDeviceInfos(rec.attachments);
+    problems.push(...unreadable);
+    for (const p of problems) log.warn('device-info left out of network-status', { network: p.attachment.network, ifname: p.attachment.ifname, problem: p.message });
     if (pod.ref) {
       const api = await ctx.api();
-      if (api) await publishNetworkStatus(api, pod.ref, rec, (a) => readDeviceInfo(a.deviceInfoFile));
+      if (api) {
+        await publishNetworkStatus(api, pod.ref, rec, (a) => infos.get(a));
+        const ref = pod.ref;
+        for (const p of problems) {
+          const message = `network ${p.attachment.network} (${p.attachment.ifname}): device-info left out of network-status: ${p.message}`;
+          void api.podEvent(ref, { type: 'Warning', reason: 'InvalidDeviceInfo', message }).catch(() => undefined);
+        }
+      }
       log.phase('network-status written');
     }
   } catch (err) {

@@ -26,6 +26,11 @@ export interface PlexusConf {
   logLevel: Level;
   logToStderr: boolean;
   deviceInfoDir: string;
+  /** Where device plugins leave their device-info files (DIS §4.1). */
+  dpDeviceInfoDir: string;
+  /** The kubelet's PodResources socket, asked for NADs that name a resource. */
+  podResourcesSocket: string;
+  podResourcesTimeoutMs: number;
   apiTimeoutMs: number;
   runtimeConfig: JsonObject;
   prevResult?: JsonObject;
@@ -38,6 +43,8 @@ export const DEFAULTS = {
   binDir: '/opt/cni/bin',
   multusNamespace: 'kube-system',
   deviceInfoDir: '/var/run/k8s.cni.cncf.io/devinfo/cni',
+  dpDeviceInfoDir: '/var/run/k8s.cni.cncf.io/devinfo/dp',
+  podResourcesSocket: '/var/lib/kubelet/pod-resources/kubelet.sock',
 } as const;
 
 function splitNamespaces(v: Json | undefined, field: string): string[] | undefined {
@@ -103,6 +110,10 @@ export function parseConf(stdin: string): PlexusConf {
     logLevel,
     logToStderr: f.bool('logToStderr', true),
     deviceInfoDir: f.optStr('deviceInfoDir') || DEFAULTS.deviceInfoDir,
+    dpDeviceInfoDir: f.optStr('dpDeviceInfoDir') || DEFAULTS.dpDeviceInfoDir,
+    podResourcesSocket: f.optStr('podResourcesSocket') || DEFAULTS.podResourcesSocket,
+    // Multus gives the kubelet 10 s.
+    podResourcesTimeoutMs: (f.optInt('podResourcesTimeoutSeconds', 1, 300) ?? 10) * 1000,
     apiTimeoutMs: (f.optInt('apiTimeoutSeconds', 1, 300) ?? 10) * 1000,
     runtimeConfig: f.optObj('runtimeConfig')?.obj ?? {},
     prevResult: f.optObj('prevResult')?.obj,

@@ -24,6 +24,9 @@ export interface AttachmentRecord {
   /** The final ADD result, in the network's own cniVersion. */
   result?: JsonObject;
   deviceInfoFile?: string;
+  /** The device-plugin resource the NAD names, and the pod's device given to this attachment. */
+  resourceName?: string;
+  deviceID?: string;
   /** NPWG default-route gateways this attachment was asked to carry (may be empty). */
   defaultRoute?: string[];
 }
@@ -144,6 +147,8 @@ export function parseJournal(text: string, path: string): JournalRecord {
       state,
       result: af.optObj('result')?.obj,
       deviceInfoFile: af.optStr('deviceInfoFile'),
+      resourceName: af.optStr('resourceName'),
+      deviceID: af.optStr('deviceID'),
       defaultRoute: af.optStrList('defaultRoute'),
     };
   });

@@ -7,6 +7,7 @@ import { parseNetworkConfig, type NetworkConfig } from '../cni/netconf';
 import type { NetworkSelectionElement } from '../cni/types';
 import type { ClusterApi } from './cluster';
 import type { PlexusConf } from './config';
+import { RESOURCE_NAME_ANNOTATION } from './devices';
 
 export interface NetworkSpec {
   /** The name network-status reports. */
@@ -14,10 +15,12 @@ export interface NetworkSpec {
   net: NetworkConfig;
   isDefault: boolean;
   selection?: NetworkSelectionElement;
+  /** The NAD's k8s.v1.cni.cncf.io/resourceName. */
   resourceName?: string;
+  /** The pod's device of that resource given to this network (assigned before planning). */
+  deviceID?: string;
 }
 
-const RESOURCE_NAME = 'k8s.v1.cni.cncf.io/resourceName';
 const CONF_EXT = ['.conf', '.json'];
 
 function readText(path: string, what: string): string {
@@ -86,7 +89,7 @@ export async function nadNetwork(
       throw new CniError(Code.InvalidConfig, `${where} has no spec.config and no configuration named ${JSON.stringify(name)} exists in ${conf.confDir}`);
     }
   }
-  return { network: `${namespace}/${name}`, net, isDefault: false, selection, resourceName: nad.annotations[RESOURCE_NAME] };
+  return { network: `${namespace}/${name}`, net, isDefault: false, selection, resourceName: nad.annotations[RESOURCE_NAME_ANNOTATION] || undefined };
 }
 
 /**

@@ -4,6 +4,7 @@ import { CniError, Code } from '../cni/errors';
 import { ifnameProblem } from '../cni/env';
 import { declaredCapabilities } from '../cni/netconf';
 import type { JsonObject } from '../cni/validate';
+import { cniDeviceInfoPath, withDeviceID } from './devices';
 import type { AttachmentRecord } from './journal';
 import type { NetworkSpec } from './networks';
 import { npwg } from './selection';
@@ -18,8 +19,6 @@ export interface PlanInput {
   runtimeConfig: JsonObject;
   networks: NetworkSpec[];
   deviceInfoDir: string;
-  podNamespace?: string;
-  podName?: string;
 }
 
 /** Capability args a selection element asks for, keyed as the CNI conventions name them. */
@@ -44,10 +43,6 @@ const VERIFIED: Record<string, string> = { ips: '4.1.2.1.3', mac: '4.1.2.1.4', p
 export function delegateArgs(args: string): string {
   if (/(^|;)IgnoreUnknown=/i.test(args)) return args;
   return args === '' ? 'IgnoreUnknown=1' : `IgnoreUnknown=1;${args}`;
-}
-
-export function deviceInfoPath(dir: string, podNamespace: string, podName: string, containerId: string, ifname: string): string {
-  return `${dir}/${podNamespace}-${podName}-${containerId}_${ifname}`;
 }
 
 export function planAttachments(input: PlanInput): AttachmentRecord[] {
@@ -78,9 +73,14 @@ export function planAttachments(input: PlanInput): AttachmentRecord[] {
         }
       }
     }
+    // A device of the NAD's resource wins over a deviceID the selection element asked for, as in
+    // Multus. The journal keeps the injected bytes, so DEL hands the plugin the same device.
+    if (spec.deviceID !== undefined) capabilityArgs.deviceID = spec.deviceID;
+    // A file per attachment for DIS: offered to plugins that declare the capability, and (as
+    // Multus does) made for every attachment with a device, whose plugin may know nothing of it.
     let deviceInfoFile: string | undefined;
-    if (declared.has('CNIDeviceInfoFile') && input.podNamespace && input.podName) {
-      deviceInfoFile = deviceInfoPath(input.deviceInfoDir, input.podNamespace, input.podName, input.containerId, ifname);
+    if (declared.has('CNIDeviceInfoFile') || spec.deviceID !== undefined) {
+      deviceInfoFile = cniDeviceInfoPath(input.deviceInfoDir, spec.network, input.containerId, ifname);
       capabilityArgs.CNIDeviceInfoFile = deviceInfoFile;
     }
     // NPWG v1.3 §8: the IPAM is told the claim through args.cni (plexus's pool IPAM reads it there;
@@ -92,12 +92,13 @@ export function planAttachments(input: PlanInput): AttachmentRecord[] {
       network: spec.network,
       ifname,
       isDefault: spec.isDefault,
-      config: spec.net.bytes,
+      config: spec.deviceID !== undefined ? withDeviceID(spec.net.bytes, spec.deviceID) : spec.net.bytes,
       capabilityArgs,
       cniArgs: cniArgs && Object.keys(cniArgs).length > 0 ? cniArgs : undefined,
       args,
       state: 'planned',
       deviceInfoFile,
+      ...(spec.deviceID !== undefined ? { resourceName: spec.resourceName, deviceID: spec.deviceID } : {}),
       defaultRoute: spec.selection?.defaultRoute,
     };
   });
