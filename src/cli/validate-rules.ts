@@ -219,7 +219,7 @@ export function checkDocuments(docs: unknown[]): DocumentReport[] {
     }
     const cluster = parseNetworkConfig('{"cniVersion":"1.1.0","name":"cluster","type":"cluster"}', 'cluster');
     collect(report.problems, () =>
-      void planAttachments({ containerId: 'validate', ifname: 'eth0', args: '', runtimeConfig: {}, deviceInfoDir: '/validate', podNamespace: namespace, podName: String(meta.name ?? ''), networks: [{ network: 'cluster', net: cluster, isDefault: true }, ...specs] }),
+      void planAttachments({ containerId: 'validate', ifname: 'eth0', args: '', runtimeConfig: {}, deviceInfoDir: '/validate', networks: [{ network: 'cluster', net: cluster, isDefault: true }, ...specs] }),
     );
   });
   return reports;
