@@ -15,7 +15,7 @@ async function main(): Promise<void> {
   if (name === 'plexus' || name.startsWith('plexus')) {
     if (process.argv[2] === 'daemon') {
       const { runDaemon } = await import('./daemon/server');
-      await runDaemon(process.argv[3] ?? '/run/plexus');
+      await runDaemon(process.argv.slice(3));
       return;
     }
     await meta();
@@ -41,7 +41,8 @@ async function meta(): Promise<void> {
     // no stdin at all: the meta-plugin reports the empty configuration
   }
   const { daemonSocketOf, forward } = await import('./daemon/shim');
-  const socket = daemonSocketOf(stdin);
+  // PLEXUS_NO_DAEMON: the C shim running a DEL itself after the daemon died mid-call.
+  const socket = process.env.PLEXUS_NO_DAEMON === '1' ? undefined : daemonSocketOf(stdin);
   const reply = socket ? await forward(socket, process.env, stdin) : undefined;
   if (reply) {
     process.stdout.write(reply.stdout);
