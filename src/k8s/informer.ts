@@ -71,6 +71,7 @@ export class Informer<T> {
   private refreshing: Promise<void> | undefined;
   private loop: Promise<void> | undefined;
   private syncWaiters: (() => void)[] = [];
+  private rvWaiters: Array<{ rv: number; done: () => void }> = [];
 
   constructor(private readonly o: InformerOptions<T>) {}
 
@@ -94,9 +95,9 @@ export class Informer<T> {
     return this.items.size;
   }
 
-  /** Resolves true once synced, false after timeoutMs. */
+  /** Resolves true once listed and watching (live), false after timeoutMs. */
   whenSynced(timeoutMs: number): Promise<boolean> {
-    if (this.synced) return Promise.resolve(true);
+    if (this.live) return Promise.resolve(true);
     return new Promise((resolve) => {
       const t = setTimeout(() => resolve(false), timeoutMs);
       this.syncWaiters.push(() => {
@@ -104,6 +105,32 @@ export class Informer<T> {
         resolve(true);
       });
     });
+  }
+
+  /** Resolves true once the cache reflects everything up to `rv`, false after timeoutMs. */
+  reached(rv: number, timeoutMs: number): Promise<boolean> {
+    if (this.rv >= rv) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.rvWaiters = this.rvWaiters.filter((w) => w !== waiter);
+        resolve(false);
+      }, timeoutMs);
+      const waiter = {
+        rv,
+        done: () => {
+          clearTimeout(t);
+          resolve(true);
+        },
+      };
+      this.rvWaiters.push(waiter);
+    });
+  }
+
+  private advanced(): void {
+    const ready = this.rvWaiters.filter((w) => w.rv <= this.rv);
+    if (ready.length === 0) return;
+    this.rvWaiters = this.rvWaiters.filter((w) => w.rv > this.rv);
+    for (const w of ready) w.done();
   }
 
   /** A consistent LIST now (coalesced: callers arriving during one share it). */
@@ -143,10 +170,8 @@ export class Informer<T> {
     this.items = next;
     this.rv = listRv;
     this.heardAt = Date.now();
-    if (!this.synced) {
-      this.synced = true;
-      for (const w of this.syncWaiters.splice(0)) w();
-    }
+    this.advanced();
+    this.synced = true;
   }
 
   private parse(obj: JsonObject): T | undefined {
@@ -171,6 +196,7 @@ export class Informer<T> {
     if (type === 'BOOKMARK') {
       this.stats.bookmarks += 1;
       if (rv > this.rv) this.rv = rv;
+      this.advanced();
       return;
     }
     // Already reflected by a list that overtook this stream.
@@ -186,6 +212,7 @@ export class Informer<T> {
       else this.items.set(key, { value, rv, firstRv: old && old.uid === uid ? old.firstRv : rv, uid });
     }
     this.rv = rv;
+    this.advanced();
   }
 
   private watch(): Promise<void> {
@@ -208,7 +235,10 @@ export class Informer<T> {
       // Bookmarks come about once a minute from kube-apiserver: silence past the watch's own
       // timeout plus a margin is a dead connection, not a quiet cluster.
       (timeout + 30) * 1000,
-      () => (this.live = this.synced),
+      () => {
+        this.live = this.synced;
+        if (this.live) for (const w of this.syncWaiters.splice(0)) w();
+      },
     );
     this.stream = s;
     return s.done.then(

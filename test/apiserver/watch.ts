@@ -149,6 +149,8 @@ export class WatchHub {
     if (rvText !== '' && !/^[0-9]+$/.test(rvText)) throw S.badRequest(`invalid resource version: ${rvText}`);
     const w: Watcher = { t, ns, match, bookmarks: q.get('allowWatchBookmarks') === 'true', res, timers: [], held: [] };
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+    // kube-apiserver flushes the 200 at once: a client knows its watch is open before any event.
+    res.flushHeaders();
     const rv = rvText === '' ? 0 : Number(rvText);
     if (rv === 0) {
       // "" and "0": the current state as synthetic ADDED events, then what follows.
