@@ -114,7 +114,7 @@ async function startAgent(t: TestContext, dir: string, config: JsonObject): Prom
   const get = (path: string) =>
     new Promise<{ status: number; text: string }>((resolve, reject) => {
       http
-        .get({ socketPath: metricsSocket, path }, (res) => {
+        .get({ socketPath: metricsSocket, path, agent: false }, (res) => {
           let text = '';
           res.setEncoding('utf8').on('data', (c: string) => (text += c));
           res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
