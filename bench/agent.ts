@@ -156,8 +156,8 @@ export default async function run(): Promise<boolean> {
         .join(' &&\n');
     const burstVariants: Variant[] = [];
     for (const way of ['floor: reference plugins direct', 'plexus-shim + daemon, watch caches']) {
-      const one = script(`one-${burstVariants.length}`, [`( ${chain(way, 0)} ) || exit 1`]);
-      const four = script(`four-${burstVariants.length}`, [...Array.from({ length: PODS }, (_, i) => `( ${chain(way, i)} ) & p${i}=$!`), ...Array.from({ length: PODS }, (_, i) => `wait $p${i} || exit 1`)]);
+      const one = script(`one-${burstVariants.length}`, [`(\n${chain(way, 0)}\n) || exit 1`]);
+      const four = script(`four-${burstVariants.length}`, [...Array.from({ length: PODS }, (_, i) => `(\n${chain(way, i)}\n) & p${i}=$!`), ...Array.from({ length: PODS }, (_, i) => `wait $p${i} || exit 1`)]);
       const undo = (n: number) => {
         for (let i = 0; i < n; i++) exec(ways[way]!('DEL', i));
         for (let i = 0; i < n; i++) quiet('ip', 'netns', 'del', nsName(i));
