@@ -152,8 +152,9 @@ export default async function run(): Promise<boolean> {
     };
     const chain = (way: string, i: number): string =>
       ways[way]!('ADD', i)
-        .map((s) => `${Object.entries(s.env ?? {}).map(([k, v]) => `${k}='${v}'`).join(' ')} ${s.cmd} >/dev/null <<'EOF'\n${String(s.input)}\nEOF`)
-        .join(' &&\n');
+        // A failing plugin prints its CNI error on stdout: pass it to stderr so the bench says why.
+        .map((s) => `out=$(${Object.entries(s.env ?? {}).map(([k, v]) => `${k}='${v}'`).join(' ')} ${s.cmd} <<'EOF'\n${String(s.input)}\nEOF\n) || { echo "${s.cmd}: $out" >&2; exit 1; }`)
+        .join('\n');
     const burstVariants: Variant[] = [];
     for (const way of ['floor: reference plugins direct', 'plexus-shim + daemon, watch caches']) {
       const one = script(`one-${burstVariants.length}`, [`(\n${chain(way, 0)}\n) || exit 1`]);
