@@ -28,14 +28,14 @@ function sh(cmd: string, ...args: string[]): void {
 }
 const quiet = (cmd: string, ...args: string[]) => spawnSync(cmd, args, { stdio: 'ignore' });
 
-interface Api {
+export interface Api {
   proc: ChildProcess;
   url: string;
   ca: string;
   kubeconfig: string;
 }
 
-async function startApi(dir: string): Promise<Api> {
+export async function startApi(dir: string): Promise<Api> {
   const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/apiserver/main.ts'), '--tls', '--token', TOKEN, '--admin-token', ADMIN_TOKEN, '--state-dir', dir], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, NODE_EXTRA_CA_CERTS: '' },
@@ -53,7 +53,7 @@ async function startApi(dir: string): Promise<Api> {
   return { proc, url: info.url, ca: readFileSync(info.ca, 'utf8'), kubeconfig: info.kubeconfig };
 }
 
-function post(api: Api, path: string, body: object): Promise<{ metadata: { uid: string } }> {
+export function post(api: Api, path: string, body: object): Promise<{ metadata: { uid: string } }> {
   return new Promise((res, rej) => {
     const data = JSON.stringify(body);
     const req = request(`${api.url}${path}`, { method: 'POST', ca: api.ca, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' } }, (r) => {
@@ -66,10 +66,22 @@ function post(api: Api, path: string, body: object): Promise<{ metadata: { uid: 
   });
 }
 
-interface Net {
+export interface Net {
   name: string;
   ifname: string;
   conf: Record<string, unknown>;
+}
+
+/** The benchmark pod: the cluster network plus a macvlan on `uplink` and two bridges. */
+export function podNetworks(ipam: string, uplink: string): { cluster: Net; secondaries: Net[] } {
+  const hl = (subnet: string) => ({ type: 'host-local', dataDir: ipam, ranges: [[{ subnet }]] });
+  const cluster: Net = { name: 'cluster', ifname: 'eth0', conf: { cniVersion: '1.0.0', name: 'cluster', type: 'bridge', bridge: 'pxbench-br0', isGateway: true, ipam: { ...hl('10.180.0.0/24'), routes: [{ dst: '0.0.0.0/0' }] } } };
+  const secondaries: Net[] = [
+    { name: 'macvlan-net', ifname: 'net1', conf: { cniVersion: '1.0.0', name: 'macvlan-net', type: 'macvlan', master: uplink, mode: 'bridge', ipam: hl('10.181.0.0/24') } },
+    { name: 'storage-a', ifname: 'net2', conf: { cniVersion: '1.0.0', name: 'storage-a', type: 'bridge', bridge: 'pxbench-br1', ipam: hl('10.182.0.0/24') } },
+    { name: 'storage-b', ifname: 'net3', conf: { cniVersion: '1.0.0', name: 'storage-b', type: 'bridge', bridge: 'pxbench-br2', ipam: { type: 'static', addresses: [{ address: '10.183.0.5/24' }] } } },
+  ];
+  return { cluster, secondaries };
 }
 
 export default async function run(): Promise<boolean> {
@@ -89,13 +101,7 @@ export default async function run(): Promise<boolean> {
     quiet('ip', 'link', 'del', up);
     sh('ip', 'link', 'add', up, 'type', 'veth', 'peer', 'name', `${up}p`);
     sh('ip', 'link', 'set', up, 'up');
-    const hl = (subnet: string) => ({ type: 'host-local', dataDir: ipam, ranges: [[{ subnet }]] });
-    const cluster: Net = { name: 'cluster', ifname: 'eth0', conf: { cniVersion: '1.0.0', name: 'cluster', type: 'bridge', bridge: 'pxbench-br0', isGateway: true, ipam: { ...hl('10.180.0.0/24'), routes: [{ dst: '0.0.0.0/0' }] } } };
-    const secondaries: Net[] = [
-      { name: 'macvlan-net', ifname: 'net1', conf: { cniVersion: '1.0.0', name: 'macvlan-net', type: 'macvlan', master: up, mode: 'bridge', ipam: hl('10.181.0.0/24') } },
-      { name: 'storage-a', ifname: 'net2', conf: { cniVersion: '1.0.0', name: 'storage-a', type: 'bridge', bridge: 'pxbench-br1', ipam: hl('10.182.0.0/24') } },
-      { name: 'storage-b', ifname: 'net3', conf: { cniVersion: '1.0.0', name: 'storage-b', type: 'bridge', bridge: 'pxbench-br2', ipam: { type: 'static', addresses: [{ address: '10.183.0.5/24' }] } } },
-    ];
+    const { cluster, secondaries } = podNetworks(ipam, up);
     api = await startApi(join(dir, 'api'));
     const annotations = { 'k8s.v1.cni.cncf.io/networks': secondaries.map((n) => n.name).join(',') };
     const pod = await post(api, '/api/v1/namespaces/bench/pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'pod', namespace: 'bench', annotations } });

@@ -8,6 +8,7 @@ const benches: Array<[name: string, load: () => Promise<BenchModule>]> = [
   ['pod', () => import('./pod')],
   ['ipam-pool', () => import('./ipam-pool')],
   ['grpc', () => import('./grpc')],
+  ['agent', () => import('./agent')],
 ];
 
 async function main(): Promise<void> {

@@ -3,14 +3,16 @@
 // forwards the call to `plexus daemon` over <daemonSocketDir>/plexus.sock (framing in
 // src/daemon/protocol.ts) and prints its answer. When the daemon cannot be reached it executes
 // `plexus` beside itself with the same environment and stdin, so a stopped daemon never blocks
-// attaching or tearing down a pod. Once the request is sent it never redoes the call: a lost
-// answer is reported as CNI error 11 so the runtime retries.
+// attaching or tearing down a pod. Once the request is sent it never redoes the call (a lost
+// answer is reported as CNI error 11 so the runtime retries), except DEL: DEL is idempotent, so
+// when the daemon dies or closes without answering, the shim runs the DEL itself, one-shot.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -84,6 +86,8 @@ static int socket_dir(const char *conf, char *out, size_t outlen) {
   return 0;
 }
 
+static const struct buf *saved_in;
+
 // Runs `plexus` beside this executable with our environment and the stdin we already consumed.
 static void run_plexus(const struct buf *in) {
   char self[PATH_MAX];
@@ -117,6 +121,14 @@ static void run_plexus(const struct buf *in) {
 }
 
 static void retry_later(const char *sock, const char *what) {
+  const char *cmd = getenv("CNI_COMMAND");
+  if (cmd && strcmp(cmd, "DEL") == 0 && saved_in) {
+    fprintf(stderr, "plexus-shim: daemon at %s %s; running the DEL itself\n", sock, what);
+    // The exec'd plexus must not forward to a daemon again (a restarted one would be fine, a
+    // dying one would answer nothing twice): it runs the DEL in its own process.
+    setenv("PLEXUS_NO_DAEMON", "1", 1);
+    run_plexus(saved_in);
+  }
   printf("{\"cniVersion\":\"1.1.0\",\"code\":11,\"msg\":\"plexus daemon at %s %s; retry\"}\n", sock, what);
   exit(1);
 }
@@ -124,6 +136,9 @@ static void retry_later(const char *sock, const char *what) {
 int main(void) {
   struct buf in = {0};
   if (read_all(0, &in) != 0) in.len = 0;
+  saved_in = &in;
+  // A daemon that dies while we write must be an EPIPE we handle, not a signal that kills us.
+  signal(SIGPIPE, SIG_IGN);
   const char *cmd = getenv("CNI_COMMAND");
   char dir[PATH_MAX];
   // VERSION needs no daemon, and a config that names none is served by plexus itself.

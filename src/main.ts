@@ -44,7 +44,8 @@ async function meta(): Promise<void> {
     // no stdin at all: the meta-plugin reports the empty configuration
   }
   const { daemonSocketOf, forward } = await import('./daemon/shim');
-  const socket = daemonSocketOf(stdin);
+  // PLEXUS_NO_DAEMON: the C shim running a DEL itself after the daemon died mid-call.
+  const socket = process.env.PLEXUS_NO_DAEMON === '1' ? undefined : daemonSocketOf(stdin);
   const reply = socket ? await forward(socket, process.env, stdin) : undefined;
   if (reply) {
     process.stdout.write(reply.stdout);

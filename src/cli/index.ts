@@ -29,12 +29,12 @@ const COMMANDS: Command[] = [
   { name: 'explain', usage: 'CONTAINER-ID|NAMESPACE/POD [--conf-dir DIR] [--cni-dir DIR] [--kubeconfig FILE] [-o json]', summary: "a pod's attachments: journal, live interfaces and network-status side by side", load: () => import('./explain') },
   { name: 'doctor', usage: '[--conf-dir DIR] [--bin-dir DIR] [--cni-dir DIR] [--socket-dir DIR] [--kubeconfig FILE] [-o json]', summary: "check this node's CNI set-up, plugins, daemon, API access and journals", load: () => import('./doctor') },
   { name: 'version', usage: '[-o json]', summary: 'build version, commit and the CNI versions spoken', load: async () => ({ run: version }) },
-  { name: 'daemon', usage: '[SOCKET-DIR]', summary: 'run the node agent (the DaemonSet runs this)', load: async () => ({ run: daemon }) },
+  { name: 'daemon', usage: '[SOCKET-DIR] | --config FILE', summary: 'run the node agent (the DaemonSet runs this)', load: async () => ({ run: daemon }) },
 ];
 
 async function daemon(args: string[]): Promise<number> {
   const { runDaemon } = await import('../daemon/server');
-  await runDaemon(args[0] ?? '/run/plexus');
+  await runDaemon(args);
   return EXIT.ok;
 }
 

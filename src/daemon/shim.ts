@@ -1,6 +1,9 @@
 // The per-call side of daemon mode: forward the CNI call to a resident plexus over a unix socket
 // and print its answer. When the daemon is not there, answer `undefined` so the caller does the
 // work itself: a stopped daemon must never leave a pod that cannot be attached or torn down.
+// Once sent, a call whose answer is lost is never redone here, except DEL: DEL is idempotent, so
+// when the daemon dies or closes without answering, the caller runs the DEL itself (a DEL that
+// the runtime has to retry is a DEL that may never come, and a leaked IP or journal record).
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { formatRequest, parseReply, SOCKET_NAME, type DaemonReply } from './protocol';
@@ -38,12 +41,13 @@ export function forward(socket: string, env: NodeJS.ProcessEnv, stdin: string, t
     });
     s.on('data', (c: Buffer) => (buf += c.toString('utf8')));
     // Unreachable before sending: the caller does the work itself. After sending, the daemon may
-    // have acted, so a lost answer is a retryable failure, never silently redone here.
-    s.on('error', () => resolve(sent ? retryable(socket, 'failed mid-call') : undefined));
+    // have acted, so a lost answer is a retryable failure, never silently redone here (but DEL).
+    const redo = env.CNI_COMMAND === 'DEL';
+    s.on('error', () => resolve(sent && !redo ? retryable(socket, 'failed mid-call') : undefined));
     s.on('close', () => {
       const reply = parseReply(buf);
       if (reply) resolve(reply);
-      else resolve(sent ? retryable(socket, 'closed without an answer') : undefined);
+      else resolve(sent && !redo ? retryable(socket, 'closed without an answer') : undefined);
     });
   });
 }

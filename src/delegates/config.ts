@@ -2,6 +2,7 @@
 import { CniError, Code } from '../cni/errors';
 import { Fields, isObject, parseObject, type Json, type JsonObject } from '../cni/validate';
 import { isLevel, type Level } from '../log';
+import type { RotateOptions } from '../log-rotate';
 
 export interface PlexusConf {
   raw: JsonObject;
@@ -25,6 +26,8 @@ export interface PlexusConf {
   logFile?: string;
   logLevel: Level;
   logToStderr: boolean;
+  /** Multus's logOptions: rotation of logFile. */
+  logOptions?: RotateOptions;
   deviceInfoDir: string;
   /** Where device plugins leave their device-info files (DIS §4.1). */
   dpDeviceInfoDir: string;
@@ -70,6 +73,21 @@ function validAttachments(f: Fields): { containerId: string; ifname: string }[] 
   return out;
 }
 
+/** Multus's logOptions (lumberjack): maxAge days, maxSize MB, maxBackups, compress. */
+export function parseLogOptions(f: Fields): RotateOptions | undefined {
+  const o = f.optObj('logOptions');
+  if (!o) return undefined;
+  const out: RotateOptions = {};
+  const maxAge = o.optInt('maxAge', 0, 36500);
+  const maxSize = o.optInt('maxSize', 0, 1024 * 1024);
+  const maxBackups = o.optInt('maxBackups', 0, 100000);
+  if (maxAge !== undefined) out.maxAge = maxAge;
+  if (maxSize !== undefined) out.maxSize = maxSize;
+  if (maxBackups !== undefined) out.maxBackups = maxBackups;
+  if (o.has('compress')) out.compress = o.bool('compress', false);
+  return out;
+}
+
 export function parseConf(stdin: string): PlexusConf {
   if (stdin.trim() === '') throw new CniError(Code.DecodeFailure, 'network configuration on stdin is empty');
   const raw = parseObject(stdin, 'network configuration on stdin');
@@ -109,6 +127,7 @@ export function parseConf(stdin: string): PlexusConf {
     logFile: f.optStr('logFile') || undefined,
     logLevel,
     logToStderr: f.bool('logToStderr', true),
+    logOptions: parseLogOptions(f),
     deviceInfoDir: f.optStr('deviceInfoDir') || DEFAULTS.deviceInfoDir,
     dpDeviceInfoDir: f.optStr('dpDeviceInfoDir') || DEFAULTS.dpDeviceInfoDir,
     podResourcesSocket: f.optStr('podResourcesSocket') || DEFAULTS.podResourcesSocket,

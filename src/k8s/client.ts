@@ -94,10 +94,49 @@ function agentFor(a: ClusterAccess): http.Agent {
   return agent;
 }
 
+// Watches hold their connection for minutes: never on the one-socket request agent above, or
+// every request would queue behind them. One connection per stream, no pooling.
+const streamAgents = new Map<string, http.Agent>();
+
+function streamAgentFor(a: ClusterAccess): http.Agent {
+  const tls = a.server.protocol === 'https:';
+  const key = JSON.stringify([tls, a.insecureSkipTlsVerify, a.tlsServerName, a.ca, a.clientCert, a.clientKey]);
+  let agent = streamAgents.get(key);
+  if (!agent) {
+    agent = tls
+      ? new https.Agent({
+          keepAlive: false,
+          rejectUnauthorized: !a.insecureSkipTlsVerify,
+          ...(a.ca ? { ca: a.ca } : {}),
+          ...(a.clientCert && a.clientKey ? { cert: a.clientCert, key: a.clientKey } : {}),
+          ...(a.tlsServerName ? { servername: a.tlsServerName } : {}),
+        })
+      : new http.Agent({ keepAlive: false });
+    streamAgents.set(key, agent);
+  }
+  return agent;
+}
+
+/** Observes every API attempt (the daemon's metrics); one-shot calls leave it unset. */
+export type RequestObserver = (e: { method: string; path: string; status: number; ms: number; retry: boolean }) => void;
+let observer: RequestObserver | undefined;
+
+export function observeRequests(o: RequestObserver | undefined): void {
+  observer = o;
+}
+
+/** A watch stream being read: `done` settles when it ends (resolve) or fails (reject). */
+export interface Stream {
+  done: Promise<void>;
+  abort(): void;
+}
+
 /** Closes every pooled connection (long-lived callers and tests; a CNI call just exits). */
 export function destroyAgents(): void {
   for (const a of agents.values()) a.destroy();
   agents.clear();
+  for (const a of streamAgents.values()) a.destroy();
+  streamAgents.clear();
 }
 
 function retryAfter(header: string | string[] | undefined, details: JsonObject | undefined): number | undefined {
@@ -198,17 +237,74 @@ export class KubeClient {
         if (Date.now() + delay + 10 >= deadline) throw err;
         log.verbose('kubernetes API call failed, retrying', { method, path, status: err.status, reason: err.reason, attempt, delayMs: delay });
         opts.onRetry?.(err, attempt, delay);
+        observer?.({ method, path, status: err.status, ms: 0, retry: true });
         await new Promise((r) => setTimeout(r, delay));
       }
     }
   }
 
+  /**
+   * GET a streaming response (a watch) and hand each newline-terminated line to onLine. A non-2xx
+   * answer rejects `done` with the apiserver's Status; `idleMs` without a byte (not even a
+   * bookmark) counts as a cut stream.
+   */
+  stream(path: string, onLine: (line: string) => void, idleMs: number, onOpen?: () => void): Stream {
+    const a = this.access;
+    const tls = a.server.protocol === 'https:';
+    const headers = this.headers();
+    let req: http.ClientRequest | undefined;
+    const t0 = Date.now();
+    const done = new Promise<void>((resolve, reject) => {
+      const transport = (err: Error, reason = 'ConnectionFailed') => {
+        const errno = errnoOf(err);
+        reject(new KubeApiError({ status: 0, reason, message: `${a.server.host}: ${err.message}`, method: 'GET', path, ...(errno ? { errno } : {}) }));
+      };
+      req = (tls ? https : http).request(
+        { protocol: a.server.protocol, hostname: a.server.hostname.replace(/^\[(.*)\]$/, '$1'), port: a.server.port || (tls ? 443 : 80), path: this.basePath + path, method: 'GET', headers, agent: streamAgentFor(a) },
+        (res) => {
+          const status = res.statusCode ?? 0;
+          observer?.({ method: 'WATCH', path, status, ms: Date.now() - t0, retry: false });
+          if (status < 200 || status > 299) {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => reject(errorFromResponse('GET', path, status, res.headers, Buffer.concat(chunks).toString('utf8'))));
+            res.on('error', (err) => transport(err));
+            return;
+          }
+          onOpen?.();
+          let buf = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => {
+            buf += c;
+            for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+              const line = buf.slice(0, nl);
+              buf = buf.slice(nl + 1);
+              if (line.trim()) onLine(line);
+            }
+          });
+          res.on('aborted', () => transport(new Error('watch stream cut')));
+          res.on('error', (err) => transport(err));
+          res.on('end', () => resolve());
+        },
+      );
+      req.setTimeout(idleMs, () => req?.destroy(new Error(`no data for ${idleMs} ms`)));
+      req.on('error', (err) => transport(err));
+      req.end();
+    });
+    return { done, abort: () => req?.destroy(new Error('aborted')) };
+  }
+
+  private headers(): http.OutgoingHttpHeaders {
+    const headers: http.OutgoingHttpHeaders = { Accept: 'application/json', 'User-Agent': this.userAgent };
+    const token = bearerToken(this.access);
+    if (token) headers.Authorization = `Bearer ${token}`;
+    return headers;
+  }
+
   private attempt(method: string, path: string, body: string | undefined, contentType: string | undefined, timeoutMs: number, discardBody = false): Promise<JsonObject> {
     const a = this.access;
     const tls = a.server.protocol === 'https:';
-    const headers: http.OutgoingHttpHeaders = { Accept: 'application/json', 'User-Agent': this.userAgent };
-    const token = bearerToken(a);
-    if (token) headers.Authorization = `Bearer ${token}`;
+    const headers = this.headers();
     if (body !== undefined) {
       headers['Content-Type'] = contentType ?? 'application/json';
       headers['Content-Length'] = Buffer.byteLength(body);
@@ -221,6 +317,7 @@ export class KubeClient {
         settled = true;
         clearTimeout(timer);
         log.debug('kubernetes API call', { method, path, status: err.status, reason: err.reason, ms: Date.now() - t0 });
+        observer?.({ method, path, status: err.status, ms: Date.now() - t0, retry: false });
         reject(err);
       };
       const transport = (err: Error, reason = 'ConnectionFailed') => {
@@ -255,6 +352,7 @@ export class KubeClient {
             settled = true;
             clearTimeout(timer);
             log.debug('kubernetes API call', { method, path, status, ms: Date.now() - t0 });
+            observer?.({ method, path, status, ms: Date.now() - t0, retry: false });
             try {
               resolve(text.trim() ? parseObject(text, `${method} ${path}: response`, Code.DecodeFailure) : {});
             } catch (err) {

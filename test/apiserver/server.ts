@@ -14,6 +14,7 @@ import * as S from './status';
 import { EVENTS, EVENTS_V1, NADS, ObjectStore, PODS, RESOURCE_TYPES, type ResourceType } from './store';
 import { allows, forbiddenMessage, loadClusterRole, requestAttributes, type PolicyRule } from './rbac';
 import { createPki, issueClientCert, selfSignedClientCert, type CertFiles, type TestPki } from './tls';
+import { WatchHub } from './watch';
 
 export type { CertFiles } from './tls';
 export type { KubeconfigOptions } from './kubeconfig';
@@ -40,6 +41,10 @@ export interface FakeApiOptions {
    * server itself, which make requests plexus never makes.
    */
   rbac?: PolicyRule[] | false;
+  /** Changes kept for watches and list continuation (default 200); older versions are 410 Expired. */
+  historySize?: number;
+  /** Interval of BOOKMARK events on watches that allow them (default 60000, as kube-apiserver). */
+  bookmarkIntervalMs?: number;
 }
 
 /** Matching requests (method and path prefix, both optional) are consumed in injection order. */
@@ -109,6 +114,18 @@ export interface FakeApi {
   /** A self-signed client certificate the server must reject (TLS only). */
   mintRogueClientCert(user: string): Promise<CertFiles>;
   writeKubeconfig(path: string, opts?: KubeconfigOptions): void;
+  /** Open watch streams. */
+  watches(): number;
+  /** Drops every watch connection mid-stream; answers how many. */
+  cutWatches(): number;
+  /** Sends a BOOKMARK now on every watch that allows them. */
+  bookmark(): void;
+  /** Forgets the change history (an etcd compaction): older resourceVersions answer 410 Expired. */
+  compact(): void;
+  /** true: watch events queue instead of being sent (a lagging watch); false sends them. */
+  holdWatches(on: boolean): void;
+  /** The resourceVersion of the latest write. */
+  resourceVersion(): string;
 }
 
 const MAX_BODY = 3 * 1024 * 1024; // kube-apiserver's default request body limit
@@ -182,6 +199,7 @@ export async function startApiServer(opts: FakeApiOptions = {}): Promise<FakeApi
     throw err;
   }
   const store = new ObjectStore();
+  const hub = new WatchHub(store, { historySize: opts.historySize, bookmarkIntervalMs: opts.bookmarkIntervalMs });
   let token = opts.token;
   const tokenUser = opts.tokenUser ?? 'system:serviceaccount:kube-system:multus';
   let faults: Fault[] = [];
@@ -221,7 +239,8 @@ export async function startApiServer(opts: FakeApiOptions = {}): Promise<FakeApi
     return undefined;
   }
 
-  function handle(req: http.IncomingMessage, url: URL, body: string, user: string): { code: number; body: Json } {
+  /** undefined when the request became a watch stream (already answered). */
+  function handle(req: http.IncomingMessage, url: URL, body: string, user: string, res: http.ServerResponse): { code: number; body: Json } | undefined {
     const r = route(url.pathname);
     if (!r) throw S.pathNotFound();
     const method = req.method ?? 'GET';
@@ -235,11 +254,18 @@ export async function startApiServer(opts: FakeApiOptions = {}): Promise<FakeApi
       if (mt !== '' && mt !== 'application/json') throw S.unsupportedMediaType(['application/json']);
       return parseJsonBody(body);
     };
-    if (url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1') {
-      throw S.badRequest('watch is not supported by the test apiserver');
+    const q = url.searchParams;
+    if (q.get('watch') === 'true' || q.get('watch') === '1') {
+      if (method !== 'GET' || r.name !== undefined) throw S.methodNotAllowed();
+      const watchVerb = 'watch';
+      if (denies.some((d) => d.verb === watchVerb && d.resource === resourcePath && (!d.namespace || d.namespace === r.ns))) {
+        throw S.forbidden(r.type, user, watchVerb, resourcePath, r.ns ?? '', '');
+      }
+      hub.serve(r.type, r.ns, q, res);
+      return undefined;
     }
     if (r.name === undefined) {
-      if (method === 'GET') return { code: 200, body: store.list(r.type, r.ns, url.searchParams.get('labelSelector') ?? undefined) };
+      if (method === 'GET') return { code: 200, body: hub.list(r.type, r.ns, q, (items) => store.withLabels(items, q.get('labelSelector') ?? undefined)) };
       if (method === 'POST' && r.ns !== undefined) return { code: 201, body: store.create(r.type, r.ns, needJson()) };
       throw S.methodNotAllowed();
     }
@@ -298,7 +324,11 @@ export async function startApiServer(opts: FakeApiOptions = {}): Promise<FakeApi
     }
     try {
       if (body.length > MAX_BODY) throw new S.StatusError(S.status(413, 'RequestEntityTooLarge', 'request entity too large'));
-      const out = handle(req, url, body, user);
+      const out = handle(req, url, body, user, res);
+      if (!out) {
+        rec.status = 200;
+        return;
+      }
       send(out.code, out.body);
     } catch (err) {
       if (err instanceof S.StatusError) send(err.code, err.body, err.headers);
@@ -357,6 +387,7 @@ export async function startApiServer(opts: FakeApiOptions = {}): Promise<FakeApi
       closed ??= new Promise<void>((resolve) => {
         for (const t of timers) clearTimeout(t);
         timers.clear();
+        hub.closeAll();
         server.close(() => {
           rmSync(dir, { recursive: true, force: true });
           resolve();
@@ -395,5 +426,11 @@ export async function startApiServer(opts: FakeApiOptions = {}): Promise<FakeApi
       return selfSignedClientCert(pki, user);
     },
     writeKubeconfig: (path, o = {}) => writeKubeconfigFile(path, { server: url, caFile: pki?.caFile, caPem: pki?.caPem, token }, o),
+    watches: () => hub.count(),
+    cutWatches: () => hub.cut(),
+    bookmark: () => hub.bookmarkAll(),
+    compact: () => hub.compact(),
+    holdWatches: (on) => hub.hold(on),
+    resourceVersion: () => String(store.currentRv()),
   };
 }

@@ -3,8 +3,9 @@
 // optimistic concurrency, uid preconditions, immutable fields, status subresources).
 //
 // Deliberate simplifications (documented so nobody relies on them): no schema validation of
-// spec/status, pods are deleted at once (no graceful deletion), no watch, no field selectors,
-// label selectors support only `k`, `!k`, `k=v`, `k==v`, `k!=v`.
+// spec/status, pods are deleted at once (no graceful deletion), label selectors support only
+// `k`, `!k`, `k=v`, `k==v`, `k!=v`. Every write is reported to `onChange` (watch.ts keeps the
+// bounded event history that watches, bookmarks and list continuation are served from).
 import { randomUUID } from 'node:crypto';
 import { isObject, type Json, type JsonObject } from '../../src/cni/validate';
 import { applyJsonPatch, mergePatch, PatchError, strategicMergePatch } from './patch';
@@ -117,9 +118,26 @@ function preconditionFailed(t: ResourceType, ns: string, name: string, what: str
   );
 }
 
+/** One committed change, as a watch reports it: `obj` is the object at `rv` (for DELETED, the
+ * last state with the deletion's resourceVersion), `prev` the state before. */
+export interface Change {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  t: ResourceType;
+  rv: number;
+  obj: JsonObject;
+  prev?: JsonObject;
+}
+
 export class ObjectStore {
   private rv = 100;
   private readonly objects = new Map<string, JsonObject>();
+  /** Told of every committed change, in resourceVersion order. */
+  onChange: (c: Change) => void = () => undefined;
+
+  /** The resourceVersion of the latest write (what a list reports). */
+  currentRv(): number {
+    return this.rv;
+  }
 
   private key(t: ResourceType, ns: string, name: string): string {
     return `${t.group}/${t.resource}|${ns}|${name}`;
@@ -152,7 +170,9 @@ export class ObjectStore {
       throw new S.StatusError(S.status(500, 'InternalError', 'etcdserver: request is too large'));
     }
     metaOf(stored).resourceVersion = this.nextRv();
+    const prev = this.objects.get(this.key(t, ns, name));
     this.objects.set(this.key(t, ns, name), stored);
+    this.onChange({ type: prev ? 'MODIFIED' : 'ADDED', t, rv: this.rv, obj: structuredClone(stored), ...(prev ? { prev } : {}) });
     return structuredClone(stored);
   }
 
@@ -179,6 +199,12 @@ export class ObjectStore {
     // Typed core lists carry no per-item kind; custom resource lists (unstructured) do.
     if (!t.group) for (const o of items) { delete o.kind; delete o.apiVersion; }
     return { kind: t.listKind, apiVersion: apiVersionOf(t), metadata: { resourceVersion: String(this.rv) }, items };
+  }
+
+  /** Keeps the objects whose labels match a label selector (the subset list() understands). */
+  withLabels(items: JsonObject[], labelSelector: string | undefined): JsonObject[] {
+    const match = parseSelector(labelSelector);
+    return items.filter((o) => match(isObject(metaOf(o).labels) ? (metaOf(o).labels as JsonObject) : {}));
   }
 
   create(t: ResourceType, ns: string, body: JsonObject): JsonObject {
@@ -278,6 +304,7 @@ export class ObjectStore {
     }
     this.objects.delete(this.key(t, ns, name));
     this.rv += 1;
+    this.deleted(t, current);
     if (t.deleteReturnsObject) return structuredClone(current);
     const details: JsonObject = { name };
     if (t.group) details.group = t.group;
@@ -301,9 +328,19 @@ export class ObjectStore {
   }
 
   remove(t: ResourceType, ns: string, name: string): boolean {
-    const had = this.objects.delete(this.key(t, ns, name));
-    if (had) this.rv += 1;
-    return had;
+    const current = this.objects.get(this.key(t, ns, name));
+    if (!current) return false;
+    this.objects.delete(this.key(t, ns, name));
+    this.rv += 1;
+    this.deleted(t, current);
+    return true;
+  }
+
+  /** A DELETED event carries the object's last state at the deletion's resourceVersion. */
+  private deleted(t: ResourceType, last: JsonObject): void {
+    const obj = structuredClone(last);
+    metaOf(obj).resourceVersion = String(this.rv);
+    this.onChange({ type: 'DELETED', t, rv: this.rv, obj, prev: last });
   }
 }
 
