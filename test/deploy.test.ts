@@ -139,7 +139,16 @@ test('references: namespace, service account, role binding, selector, volumes, c
   const daemonConfig = JSON.parse(String(get(of('ConfigMap')[0], 'data', 'daemon-config.json'))) as { metricsPort: number; socketDir: string };
   assert.equal(get(agent, 'livenessProbe', 'httpGet', 'path'), '/healthz');
   assert.equal(get(agent, 'livenessProbe', 'httpGet', 'port'), daemonConfig.metricsPort, 'the probe port is the daemon config metricsPort');
-  assert.equal((agent.args as string[])[1], daemonConfig.socketDir);
+  // The agent reads the ConfigMap's daemon-config.json, mounted where --config points, and its
+  // socket dir is one of the host paths mounted above.
+  const args = agent.args as string[];
+  assert.equal(args[1], '--config');
+  const configPath = args[2] ?? '';
+  const configMount = mounts.get(configPath.slice(0, configPath.lastIndexOf('/')));
+  assert.ok(configMount, `the agent mounts the dir of ${configPath}`);
+  assert.equal(get(volumes.get(configMount.name as string), 'configMap', 'name'), meta(of('ConfigMap')[0]!).name);
+  assert.equal(configPath.slice(configPath.lastIndexOf('/') + 1), 'daemon-config.json');
+  assert.ok(mounts.has(daemonConfig.socketDir), `the agent mounts its socketDir ${daemonConfig.socketDir}`);
   const install = (pod.initContainers as JsonObject[])[0] as JsonObject;
   assert.equal((install.args as string[])[0], 'install');
   const dockerfile = readFileSync(join(DEPLOY, 'Dockerfile'), 'utf8');
@@ -182,11 +191,13 @@ test('the test API server enforces deploy/10-rbac.yaml by default: granted calls
   assert.equal((await call('GET', '/api/v1/namespaces/ns1/pods/web')).status, 200);
   assert.equal((await call('PATCH', '/api/v1/namespaces/ns1/pods/web/status', '{"metadata":{"annotations":{"a":"b"}}}', 'application/merge-patch+json')).status, 200);
   assert.equal((await call('GET', '/apis/k8s.cni.cncf.io/v1/namespaces/ns1/network-attachment-definitions/x')).status, 404);
-  const list = await call('GET', '/api/v1/namespaces/ns1/pods');
+  // The agent's caches list pods; nothing in plexus lists events.
+  assert.equal((await call('GET', '/api/v1/namespaces/ns1/pods')).status, 200);
+  const list = await call('GET', '/api/v1/namespaces/ns1/events');
   assert.equal(list.status, 403);
   assert.equal(
     list.json.message,
-    'pods is forbidden: User "system:serviceaccount:plexus:plexus" cannot list resource "pods" in API group "" in the namespace "ns1"',
+    'events is forbidden: User "system:serviceaccount:plexus:plexus" cannot list resource "events" in API group "" in the namespace "ns1"',
   );
   const del = await call('DELETE', '/api/v1/namespaces/ns1/pods/web');
   assert.equal(del.status, 403);
