@@ -6,6 +6,7 @@ type BenchModule = { default: () => Promise<boolean> };
 const benches: Array<[name: string, load: () => Promise<BenchModule>]> = [
   ['version', () => import('./version')],
   ['pod', () => import('./pod')],
+  ['oneshot', () => import('./oneshot')],
 ];
 
 async function main(): Promise<void> {
