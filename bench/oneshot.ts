@@ -21,6 +21,7 @@ const BRIDGES = ['pxone-br0', 'pxone-br1', 'pxone-br2'];
 const FLOOR = 'floor: reference plugins direct';
 const BUILTIN = 'plexus one-shot, built-in delegates';
 const REFDEL = 'plexus one-shot, reference delegates';
+const OLDER = 'plexus one-shot, built-in delegates, baseline build';
 
 interface Phase {
   name: string;
@@ -110,6 +111,10 @@ export default async function run(): Promise<boolean> {
       [BUILTIN]: (c) => plexus(c, OURS),
       [REFDEL]: (c) => plexus(c, '/nonexistent'),
     };
+    // Before/after in one loop: BENCH_ONESHOT_BASELINE_BIN=<a copy of an older dist/bin> adds that
+    // build's one-shot run, with its own plugins in-process, as one more variant.
+    const older = process.env.BENCH_ONESHOT_BASELINE_BIN;
+    if (older) ways[OLDER] = (c) => [{ ...plexus(c, older)[0]!, cmd: join(older, 'plexus') }];
     const variants = (verb: 'ADD' | 'DEL'): Variant[] =>
       Object.entries(ways).map(([name, steps]) => ({
         name,
@@ -155,6 +160,10 @@ export default async function run(): Promise<boolean> {
     const a = add.get(BUILTIN).ratioMedian;
     const d = del.get(BUILTIN).ratioMedian;
     process.stdout.write(`one-shot ADD ${a.toFixed(2)}× and DEL ${d.toFixed(2)}× the floor (Multus thin: ~1.6× and ~1.3×)\n`);
+    if (older) {
+      const ratio = (r: typeof add) => (r.get(BUILTIN).median / r.get(OLDER).median).toFixed(2);
+      process.stdout.write(`this build / baseline build: ADD ${ratio(add)}, DEL ${ratio(del)}\n`);
+    }
     let met = target(add, BUILTIN, { ratio: 1.6 });
     met = target(del, BUILTIN, { ratio: 0.65 }) && met;
     return met;
