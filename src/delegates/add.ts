@@ -154,7 +154,7 @@ async function attach(ctx: Context, rec: JournalRecord, att: AttachmentRecord): 
   }
   att.result = result;
   att.state = 'added';
-  writeJournal(conf.cniDir, rec);
+  writeJournal(conf.cniDir, rec, false);
   cacheResult(ctx, att);
   log.phase('attached', { network: att.network, ifname: att.ifname });
 }
@@ -272,7 +272,7 @@ export async function cmdAdd(ctx: Context): Promise<JsonObject> {
     log.phase('delegates attached');
     if (rec.attachments.some((a) => a.defaultRoute !== undefined)) {
       await applyDefaultRoute(rec);
-      writeJournal(conf.cniDir, rec);
+      writeJournal(conf.cniDir, rec, false);
       for (const att of rec.attachments) cacheResult(ctx, att);
     }
     if (pod.ref) {
