@@ -164,6 +164,7 @@ async function attach(ctx: Context, rec: JournalRecord, att: AttachmentRecord): 
  * the NAD gets fixed before the switch to strict.
  */
 function warnUndeclared(ctx: Context, pod: PodRef | undefined, specs: NetworkSpec[]): void {
+  if (ctx.conf.capabilityCheck !== 'lenient') return; // strict refused them in the plan
   for (const spec of specs) {
     const keys = undeclaredRequests(spec);
     if (keys.length === 0) continue;
