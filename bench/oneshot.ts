@@ -5,7 +5,10 @@
 // the test server over TLS; the runtime hands over the pod's annotations. Multus thin measured
 // 1.55–1.65× this floor on ADD and ~1.3× on DEL, so the targets are ADD ≤ 1.6× and DEL ≤ 0.65×.
 // After the timed loop a few untimed runs with `logLevel: debug` give the phase breakdown and the
-// API requests per ADD.
+// API requests per ADD. On a machine busy with other work, wall times of Node processes suffer
+// far more than Go ones; `chrt -f 20 make bench` (or the bench/run.ts line under chrt) gives
+// figures close to a quiet machine's, and the cpu column moves less with load than wall time.
+// BENCH_ONESHOT_BASELINE_BIN=<a copy of an older dist/bin> adds that build to the loop.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
