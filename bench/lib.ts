@@ -60,7 +60,10 @@ export interface Stats {
   ratioMin: number;
   ratioMedian: number;
   ratioP90: number;
-  /** Mean CPU time (user + system) of the timed processes and every process they waited for. */
+  /**
+   * Mean CPU time (user + system) of the timed processes and every process they waited for; not
+   * of a server they talk to (a daemon, the test API), which the bench started and never reaps.
+   */
   cpuMean: number;
   ratioCpu: number;
 }
