@@ -9,7 +9,8 @@ import * as http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { bench, target, type Step, type Variant } from './lib';
-import { podNetworks, post, startApi, type Api, type Net } from './pod';
+import { podNetworks } from './pod';
+import { post, startApi, type Api, type Net } from './podsetup';
 
 const ROOT = resolve(__dirname, '..');
 const PLEXUS = join(ROOT, 'dist', 'bin', 'plexus');

@@ -6,6 +6,7 @@
 // B run i, C run i, ... puts every variant under the same conditions, and rotating which variant
 // starts each round keeps any "runs right after X" effect from landing on one variant.
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 /** One process of a multi-process variant (e.g. the floor: each reference plugin in turn). */
 export interface Step {
@@ -59,6 +60,12 @@ export interface Stats {
   ratioMin: number;
   ratioMedian: number;
   ratioP90: number;
+  /**
+   * Mean CPU time (user + system) of the timed processes and every process they waited for; not
+   * of a server they talk to (a daemon, the test API), which the bench started and never reaps.
+   */
+  cpuMean: number;
+  ratioCpu: number;
 }
 
 export interface BenchResult {
@@ -100,16 +107,28 @@ function spawnStep(v: Variant, step: Step): SpawnSyncReturns<Buffer> {
   return r;
 }
 
-async function runOnce(v: Variant, i: number): Promise<number> {
+// CPU time of this process's reaped children, from /proc/self/stat (cutime + cstime, in clock
+// ticks of 10 ms). Per run that is coarse, but the deltas telescope: the total over all runs is
+// exact to a tick, so the mean over 20 runs is good to 1 ms. Unlike wall time it barely moves
+// with the machine's load, which makes it the figure to compare on a shared, busy machine.
+function childCpuMs(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) * 10;
+}
+
+async function runOnce(v: Variant, i: number): Promise<{ ms: number; cpu: number }> {
   await v.before?.(i);
   if (!v.steps && !v.cmd) throw new Error(`${v.name}: a variant needs cmd or steps`);
   const steps: Step[] = v.steps ?? [{ cmd: v.cmd!, args: v.args, env: v.env, input: v.input, argv0: v.argv0, status: v.status }];
   let r: SpawnSyncReturns<Buffer> | undefined;
+  const cpu0 = childCpuMs();
   const t = process.hrtime.bigint();
   for (const step of steps) r = spawnStep(v, step);
   const elapsed = Number(process.hrtime.bigint() - t) / 1e6;
+  const cpu = childCpuMs() - cpu0;
   await v.after?.(i, r!);
-  return elapsed;
+  return { ms: elapsed, cpu };
 }
 
 export async function bench(o: BenchOptions): Promise<BenchResult> {
@@ -120,21 +139,31 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
   const baseline = o.baseline ?? names[0];
   if (baseline === undefined || !names.includes(baseline)) throw new Error(`${o.title}: no baseline variant ${baseline}`);
   const samples = o.variants.map(() => [] as number[]);
+  const cpu = o.variants.map(() => 0);
   const n = o.variants.length;
   for (let round = -warmup; round < runs; round++) {
     const start = ((round % n) + n) % n;
     for (let k = 0; k < n; k++) {
       const idx = (start + k) % n;
-      const ms = await runOnce(o.variants[idx]!, round);
-      if (round >= 0) samples[idx]!.push(ms);
+      const one = await runOnce(o.variants[idx]!, round);
+      if (round >= 0) {
+        samples[idx]!.push(one.ms);
+        cpu[idx]! += one.cpu;
+      }
     }
   }
   const raw = o.variants.map((v, idx) => {
     const sorted = [...samples[idx]!].sort((a, b) => a - b);
-    return { name: v.name, samples: samples[idx]!, min: sorted[0]!, median: percentile(sorted, 0.5), p90: percentile(sorted, 0.9) };
+    return { name: v.name, samples: samples[idx]!, min: sorted[0]!, median: percentile(sorted, 0.5), p90: percentile(sorted, 0.9), cpuMean: cpu[idx]! / runs };
   });
   const base = raw.find((s) => s.name === baseline)!;
-  const stats: Stats[] = raw.map((s) => ({ ...s, ratioMin: s.min / base.min, ratioMedian: s.median / base.median, ratioP90: s.p90 / base.p90 }));
+  const stats: Stats[] = raw.map((s) => ({
+    ...s,
+    ratioMin: s.min / base.min,
+    ratioMedian: s.median / base.median,
+    ratioP90: s.p90 / base.p90,
+    ratioCpu: base.cpuMean > 0 ? s.cpuMean / base.cpuMean : NaN,
+  }));
   const result: BenchResult = {
     title: o.title,
     baseline,
@@ -153,7 +182,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
 
 export function printTable(r: BenchResult): void {
   // ×min too: on a loaded machine the medians move with the load, the mins much less
-  const head = ['variant', 'min', 'median', 'p90', '×min', '×median', '×p90'];
+  const head = ['variant', 'min', 'median', 'p90', '×min', '×median', '×p90', 'cpu', '×cpu'];
   const rows = r.stats.map((s) => [
     s.name === r.baseline ? `${s.name} (baseline)` : s.name,
     s.min.toFixed(1),
@@ -162,10 +191,12 @@ export function printTable(r: BenchResult): void {
     s.ratioMin.toFixed(2),
     s.ratioMedian.toFixed(2),
     s.ratioP90.toFixed(2),
+    s.cpuMean.toFixed(1),
+    s.ratioCpu.toFixed(2),
   ]);
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c]!.length)));
   const line = (cells: string[]) => cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
-  const out = [`\n${r.title} — ms, ${r.runs} runs interleaved after ${r.warmup} warm-ups`, line(head), ...rows.map(line)];
+  const out = [`\n${r.title} — ms, ${r.runs} runs interleaved after ${r.warmup} warm-ups; cpu: mean CPU ms of the call's processes`, line(head), ...rows.map(line)];
   process.stdout.write(out.join('\n') + '\n');
 }
 

@@ -3,74 +3,17 @@
 // directly. The API is the project's test server over TLS with a bearer token, in its own process.
 // Built-in delegates find plexus's host-local and static in dist/bin and run them in-process; one
 // variant puts the reference IPAM binaries beside the built-in delegates to price that exec.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { request } from 'node:https';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { bench, target, type Step, type Variant } from './lib';
+import { createPod, directSteps, freshNs, OURS, PATH_ENV, PLEXUS, quiet, REF, runSteps, sh, startApi, type Api, type Net } from './podsetup';
 
-const ROOT = resolve(__dirname, '..');
-const PLEXUS = join(ROOT, 'dist', 'bin', 'plexus');
-const REF = '/usr/lib/cni';
-const OURS = join(ROOT, 'dist', 'bin');
-const TOKEN = 'bench-token';
-// Seeding pods and NADs is an admin's job (kubectl); plexus's TOKEN is held to deploy/'s ClusterRole.
-const ADMIN_TOKEN = 'bench-admin-token';
 const NS = 'pxbench';
 const NS_PATH = `/var/run/netns/${NS}`;
 const ID = 'benchpod0001';
 const argsFor = (uid: string) => `IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod;K8S_POD_INFRA_CONTAINER_ID=${ID};K8S_POD_UID=${uid}`;
-
-function sh(cmd: string, ...args: string[]): void {
-  const r = spawnSync(cmd, args, { stdio: 'ignore' });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed`);
-}
-const quiet = (cmd: string, ...args: string[]) => spawnSync(cmd, args, { stdio: 'ignore' });
-
-export interface Api {
-  proc: ChildProcess;
-  url: string;
-  ca: string;
-  kubeconfig: string;
-}
-
-export async function startApi(dir: string): Promise<Api> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/apiserver/main.ts'), '--tls', '--token', TOKEN, '--admin-token', ADMIN_TOKEN, '--state-dir', dir], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, NODE_EXTRA_CA_CERTS: '' },
-  });
-  const line = await new Promise<string>((res, rej) => {
-    let buf = '';
-    proc.stdout!.on('data', (c: Buffer) => {
-      buf += c.toString();
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) res(buf.slice(0, nl));
-    });
-    proc.on('exit', (code) => rej(new Error(`test API exited with ${code}`)));
-  });
-  const info = JSON.parse(line) as { url: string; ca: string; kubeconfig: string };
-  return { proc, url: info.url, ca: readFileSync(info.ca, 'utf8'), kubeconfig: info.kubeconfig };
-}
-
-export function post(api: Api, path: string, body: object): Promise<{ metadata: { uid: string } }> {
-  return new Promise((res, rej) => {
-    const data = JSON.stringify(body);
-    const req = request(`${api.url}${path}`, { method: 'POST', ca: api.ca, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' } }, (r) => {
-      let text = '';
-      r.on('data', (c: Buffer) => (text += c.toString()));
-      r.on('end', () => ((r.statusCode ?? 500) < 300 ? res(JSON.parse(text) as { metadata: { uid: string } }) : rej(new Error(`POST ${path}: ${r.statusCode} ${text}`))));
-    });
-    req.on('error', rej);
-    req.end(data);
-  });
-}
-
-export interface Net {
-  name: string;
-  ifname: string;
-  conf: Record<string, unknown>;
-}
 
 /** The benchmark pod: the cluster network plus a macvlan on `uplink` and two bridges. */
 export function podNetworks(ipam: string, uplink: string): { cluster: Net; secondaries: Net[] } {
@@ -104,19 +47,10 @@ export default async function run(): Promise<boolean> {
     const { cluster, secondaries } = podNetworks(ipam, up);
     api = await startApi(join(dir, 'api'));
     const annotations = { 'k8s.v1.cni.cncf.io/networks': secondaries.map((n) => n.name).join(',') };
-    const pod = await post(api, '/api/v1/namespaces/bench/pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'pod', namespace: 'bench', annotations } });
-    const ARGS = argsFor(pod.metadata.uid);
-    for (const n of secondaries) {
-      await post(api, '/apis/k8s.cni.cncf.io/v1/namespaces/bench/network-attachment-definitions', {
-        apiVersion: 'k8s.cni.cncf.io/v1',
-        kind: 'NetworkAttachmentDefinition',
-        metadata: { name: n.name, namespace: 'bench' },
-        spec: { config: JSON.stringify(n.conf) },
-      });
-    }
+    const ARGS = argsFor(await createPod(api, 'bench', 'pod', annotations, secondaries));
 
     const sockDir = join(dir, 'run');
-    daemon = spawn(PLEXUS, ['daemon', sockDir], { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+    daemon = spawn(PLEXUS, ['daemon', sockDir], { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: PATH_ENV } });
     await new Promise<void>((res, rej) => {
       let err = '';
       daemon!.stderr!.on('data', (c: Buffer) => {
@@ -140,36 +74,23 @@ export default async function run(): Promise<boolean> {
     const cni = (command: string, ifname: string) => ({ CNI_COMMAND: command, CNI_CONTAINERID: ID, CNI_NETNS: NS_PATH, CNI_IFNAME: ifname, CNI_ARGS: ARGS, CNI_PATH: REF });
     const prev = new Map<string, unknown>();
     // CHECK's input needs the result of the ADD that ran just before it, so it is built per run.
-    const direct = (command: string, pluginDir: string): Step[] => {
-      const nets = [cluster, ...secondaries];
-      const order = command === 'DEL' ? [...nets].reverse() : nets;
-      return order.map((n) => {
-        const step: Step = { cmd: join(pluginDir, String(n.conf.type)), env: cni(command, n.ifname), input: JSON.stringify(n.conf) };
-        if (command === 'CHECK') {
-          Object.defineProperty(step, 'input', { enumerable: true, get: () => JSON.stringify({ ...n.conf, prevResult: prev.get(n.name) }) });
-        }
-        return step;
+    const direct = (command: string, pluginDir: string): Step[] =>
+      directSteps([cluster, ...secondaries], command, pluginDir, cni).map((step) => {
+        if (command !== 'CHECK') return step;
+        const n = JSON.parse(String(step.input)) as { name: string };
+        return Object.defineProperty(step, 'input', { enumerable: true, get: () => JSON.stringify({ ...n, prevResult: prev.get(n.name) }) });
       });
-    };
     const SHIM = join(OURS, 'plexus-shim');
     const plexus = (command: string, binDir: string, podAnnotations = true, viaDaemon = false, cmd = PLEXUS): Step[] => [
       { cmd, env: cni(command, 'eth0'), input: plexusConf(binDir, podAnnotations, viaDaemon) },
     ];
     const shim = (command: string, binDir: string) => plexus(command, binDir, true, true, SHIM);
-    const attach = (steps: Step[]) => {
-      for (const s of steps) {
-        const r = spawnSync(s.cmd, [], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...s.env }, input: s.input });
-        if (r.status !== 0) throw new Error(`setup ${s.cmd}: ${r.stdout}${r.stderr}`);
-        if (s.env?.CNI_COMMAND === 'ADD' && s.cmd !== PLEXUS) {
-          const conf = JSON.parse(String(s.input)) as { name: string };
-          prev.set(conf.name, JSON.parse(r.stdout.toString()));
-        }
-      }
-    };
-    const freshNs = () => {
-      quiet('ip', 'netns', 'del', NS);
-      sh('ip', 'netns', 'add', NS);
-    };
+    const attach = (steps: Step[]) =>
+      runSteps(steps, (step, stdout) => {
+        if (step.cmd === PLEXUS) return;
+        const conf = JSON.parse(String(step.input)) as { name: string };
+        prev.set(conf.name, JSON.parse(stdout.toString()));
+      });
 
     // One variant per way of attaching the same pod; `undo` is what removes it again, untimed.
     const ways: Record<string, { add: Step[]; check: Step[]; del: Step[] }> = {
@@ -188,7 +109,7 @@ export default async function run(): Promise<boolean> {
         name,
         steps: w[verb],
         before: () => {
-          freshNs();
+          freshNs(NS);
           if (verb !== 'add') attach(w.add);
         },
         after: () => {

@@ -9,6 +9,7 @@ const benches: Array<[name: string, load: () => Promise<BenchModule>]> = [
   ['ipam-pool', () => import('./ipam-pool')],
   ['grpc', () => import('./grpc')],
   ['agent', () => import('./agent')],
+  ['oneshot', () => import('./oneshot')],
 ];
 
 async function main(): Promise<void> {

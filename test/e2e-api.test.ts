@@ -369,3 +369,48 @@ test(named('default-route: the element’s gateways become the pod’s default r
   assert.equal((await w.run('DEL', id, args, conf)).status, 0);
   assert.deepEqual(w.footprint([br]), EMPTY);
 });
+
+test(named('capabilityCheck: strict refuses undeclared ips/mac; lenient passes them as Multus does (CNI_ARGS IP=, MAC=) and warns on the pod'), async (t) => {
+  const w = await world(t, CLUSTER);
+  const podNs = uniq('pns');
+  const br = hostBridge(t);
+  // A Multus-era NAD: static IPAM fed by the annotation, no capabilities declared.
+  w.api.putNad(podNs, 'legacy', bridgeConf('legacy', br, { type: 'static' }));
+  const ip = '10.211.13.7/24';
+  const mac = '0a:58:0a:d3:0d:07';
+  const pod = putPod(w.api, podNs, 'mig', { [NETWORKS]: JSON.stringify([{ name: 'legacy', ips: [ip], mac }]) });
+  const id = uniq('ctr');
+  const args = podArgs(pod, id);
+
+  const strict = await w.run('ADD', id, args, w.conf());
+  assert.equal(strict.status, 1);
+  assert.equal(strict.json().code, 2);
+  assert.equal(strict.json().msg, `network ${podNs}/legacy: the pod requests "ips" but no plugin of this network declares the "ips" capability`);
+  assert.deepEqual(w.footprint([br]), EMPTY);
+  assert.deepEqual(podEvents(w.api, pod).filter((e) => e.type === 'Warning'), []);
+
+  const conf = w.conf({ capabilityCheck: 'lenient' });
+  t.after(() => w.run('DEL', id, args, conf));
+  const add = await w.run('ADD', id, args, conf);
+  assert.equal(add.status, 0, add.stdout + add.stderr);
+  const links = podLinks(w.ns.name);
+  assert.deepEqual(links.net1?.addrs, [ip], 'static took the address from CNI_ARGS IP=');
+  assert.equal(links.net1?.mac, mac, 'the bridge plugin took the MAC from CNI_ARGS MAC=');
+  const warnings = podEvents(w.api, pod).filter((e) => e.type === 'Warning');
+  assert.deepEqual(
+    warnings.map((e) => [e.reason, e.message]),
+    [[
+      'UndeclaredCapability',
+      `network-attachment-definition ${podNs}/legacy: the pod requests ips, mac but no plugin of it declares the capability; ` +
+        'passed as Multus does (ips: CNI_ARGS IP=; mac: CNI_ARGS MAC=) because capabilityCheck is "lenient". ' +
+        'Declare "capabilities": {"ips": true, "mac": true} in its plugin config',
+    ]],
+  );
+  const del = await w.run('DEL', id, args, conf);
+  assert.equal(del.status, 0, del.stdout + del.stderr);
+  assert.deepEqual(w.footprint([br]), EMPTY);
+
+  const bad = await w.run('ADD', uniq('ctr'), args, w.conf({ capabilityCheck: 'multus' }));
+  assert.equal(bad.status, 1);
+  assert.deepEqual([bad.json().code, bad.json().msg], [7, 'capabilityCheck: must be "strict" (the default) or "lenient", not "multus"']);
+});

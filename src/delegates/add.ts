@@ -13,12 +13,12 @@ import { copyDevicePluginInfo, readDeviceInfos, type DeviceInfoProblem } from '.
 import { assignDevices, needsDevices, type HeldDevices } from './devices';
 import { readJournal, writeJournal, type AttachmentRecord, type JournalRecord, type PodRef } from './journal';
 import { inlineDelegate, namedNetwork, nadNetwork, type NetworkSpec } from './networks';
-import { planAttachments } from './plan';
+import { lenientRoute, planAttachments, undeclaredRequests } from './plan';
 import { applyDefaultRoute } from './default-route';
 import { waitForReadiness } from './readiness';
 import { writeResultCache } from './results-cache';
 import { DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION, parseDefaultNetwork, parseNetworkSelection } from './selection';
-import { publishNetworkStatus } from './publish';
+import { announceAttachment, publishNetworkStatus } from './publish';
 import { teardown, teardownError } from './teardown';
 import { parseCniArgs, podFromArgs } from '../cni/args';
 
@@ -183,9 +183,42 @@ async function attach(ctx: Context, rec: JournalRecord, att: AttachmentRecord, p
   }
   att.result = result;
   att.state = 'added';
-  writeJournal(conf.cniDir, rec);
+  writeJournal(conf.cniDir, rec, false);
   cacheResult(ctx, att);
   log.phase('attached', { network: att.network, ifname: att.ifname });
+}
+
+/**
+ * capabilityCheck lenient let a request through that no plugin declares: say so on the pod, so
+ * the NAD gets fixed before the switch to strict.
+ */
+function warnUndeclared(ctx: Context, pod: PodRef | undefined, specs: NetworkSpec[]): void {
+  if (ctx.conf.capabilityCheck !== 'lenient') return; // strict refused them in the plan
+  for (const spec of specs) {
+    const keys = undeclaredRequests(spec);
+    if (keys.length === 0) continue;
+    const caps = keys.map((k) => `"${k}": true`).join(', ');
+    const message =
+      `network-attachment-definition ${spec.network}: the pod requests ${keys.join(', ')} but no plugin of it declares the capability; ` +
+      `passed as Multus does (${keys.map((k) => `${k}: ${lenientRoute(k)}`).join('; ')}) because capabilityCheck is "lenient". ` +
+      `Declare "capabilities": {${caps}} in its plugin config`;
+    log.warn(message, { network: spec.network });
+    if (!pod) continue;
+    void ctx
+      .api()
+      .then((api) => api?.podEvent(pod, { type: 'Warning', reason: 'UndeclaredCapability', message }))
+      .catch(() => undefined);
+  }
+}
+
+/** Its AddedInterface event, in the background; see announceAttachment. */
+function announce(ctx: Context, rec: JournalRecord, att: AttachmentRecord): void {
+  const pod = rec.pod;
+  if (!pod) return;
+  void ctx
+    .api()
+    .then((api) => api && announceAttachment(api, pod, att))
+    .catch(() => undefined);
 }
 
 function refuseTakenNames(ctx: Context, attachments: AttachmentRecord[]): void {
@@ -225,7 +258,12 @@ export async function cmdAdd(ctx: Context): Promise<JsonObject> {
       runtimeConfig: conf.runtimeConfig,
       networks,
       deviceInfoDir: conf.deviceInfoDir,
+      capabilityCheck: conf.capabilityCheck,
     });
+  // The other networks' NADs are read from here on: the API's connection and TLS handshake and
+  // the reads' round trips overlap the journal write and the cluster network's delegate.
+  const othersP = otherNetworks(ctx, pod, elements);
+  othersP.catch(() => undefined); // reported below, once the cluster network is done
   // A cluster network with a device (SR-IOV as the primary network) needs the kubelet first.
   const clusterAtt = plan(await withDevices([cluster], pod, devices))[0]!;
   refuseTakenNames(ctx, [clusterAtt]);
@@ -246,7 +284,7 @@ export async function cmdAdd(ctx: Context): Promise<JsonObject> {
     // networks: the API's TLS set-up and NAD reads overlap the delegate's work instead of
     // preceding it. Each attachment is still journaled before its delegate runs, and they run
     // one at a time (NPWG §7.3).
-    const [clusterDone, others] = await Promise.allSettled([attach(ctx, rec, clusterAtt, problems), otherNetworks(ctx, pod, elements)]);
+    const [clusterDone, others] = await Promise.allSettled([attach(ctx, rec, clusterAtt, problems), othersP]);
     if (clusterDone.status === 'rejected') throw clusterDone.reason;
     if (others.status === 'rejected') throw others.reason;
     log.phase('networks resolved', { count: others.value.length + 1 });
@@ -255,11 +293,18 @@ export async function cmdAdd(ctx: Context): Promise<JsonObject> {
     refuseTakenNames(ctx, rest);
     rec.attachments.push(...rest);
     writeJournal(conf.cniDir, rec);
-    for (const att of rest) await attach(ctx, rec, att, problems);
+    // Events go out once the whole plan stands (a refused configuration announces nothing), each
+    // as its attachment is done, overlapping the next delegates.
+    warnUndeclared(ctx, pod.ref, others.value);
+    announce(ctx, rec, clusterAtt);
+    for (const att of rest) {
+      await attach(ctx, rec, att, problems);
+      announce(ctx, rec, att);
+    }
     log.phase('delegates attached');
     if (rec.attachments.some((a) => a.defaultRoute !== undefined)) {
       await applyDefaultRoute(rec);
-      writeJournal(conf.cniDir, rec);
+      writeJournal(conf.cniDir, rec, false);
       for (const att of rec.attachments) cacheResult(ctx, att);
     }
     const { infos, problems: unreadable } = readDeviceInfos(rec.attachments);

@@ -3,6 +3,7 @@ import { CniError, Code } from '../cni/errors';
 import { Fields, isObject, parseObject, type Json, type JsonObject } from '../cni/validate';
 import { isLevel, type Level } from '../log';
 import type { RotateOptions } from '../log-rotate';
+import type { CapabilityCheck } from './plan';
 
 export interface PlexusConf {
   raw: JsonObject;
@@ -35,6 +36,8 @@ export interface PlexusConf {
   podResourcesSocket: string;
   podResourcesTimeoutMs: number;
   apiTimeoutMs: number;
+  /** What an undeclared ips/mac/... request does: fail (strict, the default) or pass as Multus does. */
+  capabilityCheck: CapabilityCheck;
   runtimeConfig: JsonObject;
   prevResult?: JsonObject;
   validAttachments?: { containerId: string; ifname: string }[];
@@ -106,6 +109,10 @@ export function parseConf(stdin: string): PlexusConf {
   const logLevel = f.optStr('logLevel') ?? 'error';
   if (!isLevel(logLevel)) throw new CniError(Code.InvalidConfig, `logLevel: unknown level ${JSON.stringify(logLevel)} (debug, verbose, info, warn, error, panic)`);
   const kubeconfig = f.optStr('kubeconfig');
+  const capabilityCheck = f.optStr('capabilityCheck') ?? 'strict';
+  if (capabilityCheck !== 'strict' && capabilityCheck !== 'lenient') {
+    throw new CniError(Code.InvalidConfig, `capabilityCheck: must be "strict" (the default) or "lenient", not ${JSON.stringify(capabilityCheck)}`);
+  }
   return {
     raw,
     cniVersion: f.nonEmpty('cniVersion'),
@@ -134,6 +141,7 @@ export function parseConf(stdin: string): PlexusConf {
     // Multus gives the kubelet 10 s.
     podResourcesTimeoutMs: (f.optInt('podResourcesTimeoutSeconds', 1, 300) ?? 10) * 1000,
     apiTimeoutMs: (f.optInt('apiTimeoutSeconds', 1, 300) ?? 10) * 1000,
+    capabilityCheck,
     runtimeConfig: f.optObj('runtimeConfig')?.obj ?? {},
     prevResult: f.optObj('prevResult')?.obj,
     validAttachments: validAttachments(f),

@@ -19,7 +19,11 @@ export interface PlanInput {
   runtimeConfig: JsonObject;
   networks: NetworkSpec[];
   deviceInfoDir: string;
+  /** `lenient`: an undeclared request is passed as Multus passes it instead of failing (config key capabilityCheck). */
+  capabilityCheck?: CapabilityCheck;
 }
+
+export type CapabilityCheck = 'strict' | 'lenient';
 
 /** Capability args a selection element asks for, keyed as the CNI conventions name them. */
 function requestedCapabilities(spec: NetworkSpec): JsonObject {
@@ -38,6 +42,32 @@ function requestedCapabilities(spec: NetworkSpec): JsonObject {
 // NPWG §4.1.2.1.3-10: a request for one of these MUST fail when no plugin of the network declares
 // it; the section of each key, cited in the error.
 const VERIFIED: Record<string, string> = { ips: '4.1.2.1.3', mac: '4.1.2.1.4', portMappings: '4.1.2.1.7', bandwidth: '4.1.2.1.8', infinibandGUID: '4.1.2.1.10' };
+
+/**
+ * Requests the network's plugins do not declare, as runtimeConfig keys. Strict (NPWG §4.1.2.1.3-10)
+ * fails the attachment on any; lenient passes them the way Multus does (see MULTUS_CNI_ARGS).
+ */
+export function undeclaredRequests(spec: NetworkSpec): string[] {
+  if (spec.isDefault) return [];
+  const declared = declaredCapabilities(spec.net);
+  const requested = requestedCapabilities(spec);
+  return Object.keys(VERIFIED).filter((key) => requested[key] !== undefined && !declared.has(key));
+}
+
+// Multus adds CNI_ARGS IP=<ips joined by ","> and MAC=<mac> to every delegate "for backward
+// compatibility", besides runtimeConfig, which libcni filters to declared capabilities. So, under
+// Multus, an undeclared ips/mac request reaches the plugin through CNI_ARGS only (static appends
+// IP= to its addresses, host-local asks for it, bridge/macvlan set MAC=), and an undeclared
+// portMappings, bandwidth or infinibandGUID reaches nothing. Lenient mode does exactly that.
+const MULTUS_CNI_ARGS: Record<string, (v: unknown) => string> = {
+  ips: (v) => `IP=${(v as string[]).join(',')}`,
+  mac: (v) => `MAC=${String(v)}`,
+};
+
+/** How lenient mode passes an undeclared request, for the warning event. */
+export function lenientRoute(key: string): string {
+  return key === 'ips' ? 'CNI_ARGS IP=' : key === 'mac' ? 'CNI_ARGS MAC=' : 'dropped, as libcni drops it under Multus';
+}
 
 /** Delegates parse CNI_ARGS strictly unless IgnoreUnknown is set, and ours carry K8S_POD_*. */
 export function delegateArgs(args: string): string {
@@ -60,17 +90,23 @@ export function planAttachments(input: PlanInput): AttachmentRecord[] {
 
     const declared = declaredCapabilities(spec.net);
     let capabilityArgs: JsonObject;
+    let attArgs = args;
     if (spec.isDefault) {
       capabilityArgs = { ...input.runtimeConfig };
     } else {
       capabilityArgs = requestedCapabilities(spec);
-      for (const [key, section] of Object.entries(VERIFIED)) {
-        if (capabilityArgs[key] !== undefined && !declared.has(key)) {
-          throw new CniError(
-            Code.UnsupportedField,
-            `network ${spec.network}: the pod requests ${JSON.stringify(key)} but no plugin of this network declares the ${JSON.stringify(key)} capability (${npwg(section)})`,
-          );
-        }
+      const undeclared = undeclaredRequests(spec);
+      if (undeclared.length > 0 && input.capabilityCheck !== 'lenient') {
+        const key = undeclared[0]!;
+        throw new CniError(
+          Code.UnsupportedField,
+          `network ${spec.network}: the pod requests ${JSON.stringify(key)} but no plugin of this network declares the ${JSON.stringify(key)} capability (${npwg(VERIFIED[key]!)})`,
+        );
+      }
+      for (const key of undeclared) {
+        const route = MULTUS_CNI_ARGS[key];
+        if (route) attArgs = `${attArgs};${route(capabilityArgs[key])}`;
+        delete capabilityArgs[key];
       }
     }
     // A device of the NAD's resource wins over a deviceID the selection element asked for, as in
@@ -95,7 +131,7 @@ export function planAttachments(input: PlanInput): AttachmentRecord[] {
       config: spec.deviceID !== undefined ? withDeviceID(spec.net.bytes, spec.deviceID) : spec.net.bytes,
       capabilityArgs,
       cniArgs: cniArgs && Object.keys(cniArgs).length > 0 ? cniArgs : undefined,
-      args,
+      args: attArgs,
       state: 'planned',
       deviceInfoFile,
       ...(spec.deviceID !== undefined ? { resourceName: spec.resourceName, deviceID: spec.deviceID } : {}),

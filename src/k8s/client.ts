@@ -7,6 +7,7 @@ import { CniError, Code, errnoOf } from '../cni/errors';
 import { isObject, parseObject, type Json, type JsonObject } from '../cni/validate';
 import { log } from '../log';
 import { bearerToken, type ClusterAccess } from './kubeconfig';
+import { anchoredConnect } from './tls';
 
 export const MERGE_PATCH = 'application/merge-patch+json';
 export const STRATEGIC_MERGE_PATCH = 'application/strategic-merge-patch+json';
@@ -78,6 +79,17 @@ function agentFor(a: ClusterAccess): http.Agent {
   const tls = a.server.protocol === 'https:';
   const key = JSON.stringify([tls, a.insecureSkipTlsVerify, a.tlsServerName, a.ca, a.clientCert, a.clientKey]);
   let agent = agents.get(key);
+  if (!agent && tls && a.ca && !a.insecureSkipTlsVerify) {
+    // The usual kubeconfig: a CA of its own. Verified without Node's root store (src/k8s/tls.ts).
+    agent = new https.Agent({ keepAlive: true, maxSockets: 1, ...(a.tlsServerName ? { servername: a.tlsServerName } : {}) });
+    const connect = anchoredConnect({
+      ca: a.ca,
+      ...(a.clientCert && a.clientKey ? { cert: a.clientCert, key: a.clientKey } : {}),
+      onFallback: (why) => log.debug('API server certificate checked by the standard TLS path', { why }),
+    });
+    Object.assign(agent, { createConnection: connect });
+    agents.set(key, agent);
+  }
   if (!agent) {
     agent = tls
       ? new https.Agent({

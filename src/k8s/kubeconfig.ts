@@ -3,10 +3,10 @@
 // validated here, and every error names the file and the field to fix.
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { CORE_SCHEMA, load } from 'js-yaml';
 import { CniError, Code, errnoOf } from '../cni/errors';
 import { Fields, isObject, type JsonObject } from '../cni/validate';
 import { log } from '../log';
+import { parseYamlLite } from './yaml-lite';
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
@@ -147,9 +147,14 @@ export function loadKubeconfig(path: string): ClusterAccess {
     throw new CniError(Code.IOFailure, `${source}: not readable: ${errnoOf(err) ?? (err as Error).message}`);
   }
   try {
-    let doc: unknown;
+    let doc: unknown = parseYamlLite(text);
     try {
-      doc = load(text, { schema: CORE_SCHEMA, filename: path });
+      if (doc === undefined) {
+        // Outside the subset kubeconfigs are written in: js-yaml, loaded only then (~8 ms of CPU).
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const yaml = require('js-yaml') as typeof import('js-yaml');
+        doc = yaml.load(text, { schema: yaml.CORE_SCHEMA, filename: path });
+      }
     } catch (err) {
       // Only the position: js-yaml's message quotes the surrounding lines, which may hold a token.
       const e = err as { reason?: string; mark?: { line: number; column: number } };
