@@ -7,13 +7,13 @@
 //     Lease included, replayed in the same run (whereabouts-protocol.ts), and one-shot processes;
 // (d) a burst from 100 nodes (in-process clients, each its own node name and connection) into one
 //     /16: one shared pool against node slices, allocations/s and conflicts retried.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:https';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { KubeClient as Client } from '../src/k8s/client';
 import { bench, cleanEnv, target } from './lib';
+import { post, startApi, type Api } from './podsetup';
 
 const ROOT = resolve(__dirname, '..');
 const WHEREABOUTS = join(ROOT, 'dist', 'bin', 'whereabouts');
@@ -21,43 +21,6 @@ const TOKEN = 'bench-token';
 const WB_REQ_PER_ADD = 10;
 const WB_ADDS_PER_S = 10;
 const PER_NODE = 5;
-
-interface Api {
-  proc: ChildProcess;
-  url: string;
-  ca: string;
-  kubeconfig: string;
-}
-
-export async function startApi(dir: string): Promise<Api> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/apiserver/main.ts'), '--tls', '--token', TOKEN, '--state-dir', dir], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, NODE_EXTRA_CA_CERTS: '' },
-  });
-  const line = await new Promise<string>((res, rej) => {
-    let buf = '';
-    proc.stdout!.on('data', (c: Buffer) => {
-      buf += c.toString();
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) res(buf.slice(0, nl));
-    });
-    proc.on('exit', (code) => rej(new Error(`test API exited with ${code}`)));
-  });
-  const info = JSON.parse(line) as { url: string; ca: string; kubeconfig: string };
-  return { proc, url: info.url, ca: readFileSync(info.ca, 'utf8'), kubeconfig: info.kubeconfig };
-}
-
-function post(api: Api, path: string, body: object): Promise<void> {
-  return new Promise((res, rej) => {
-    const req = request(`${api.url}${path}`, { method: 'POST', ca: api.ca, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' } }, (r) => {
-      let text = '';
-      r.on('data', (c: Buffer) => (text += c.toString()));
-      r.on('end', () => ((r.statusCode ?? 500) < 300 ? res() : rej(new Error(`POST ${path}: ${r.statusCode} ${text}`))));
-    });
-    req.on('error', rej);
-    req.end(JSON.stringify(body));
-  });
-}
 
 const conf = (kubeconfig: string, network: string, range: string) =>
   JSON.stringify({ cniVersion: '1.0.0', name: network, type: 'macvlan', ipam: { type: 'whereabouts', range, network_name: network, kubernetes: { kubeconfig } } });
