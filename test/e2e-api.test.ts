@@ -385,7 +385,7 @@ test(named('capabilityCheck: strict refuses undeclared ips/mac; lenient passes t
   const strict = await w.run('ADD', id, args, w.conf());
   assert.equal(strict.status, 1);
   assert.equal(strict.json().code, 2);
-  assert.equal(strict.json().msg, `network ${podNs}/legacy: the pod requests "ips" but no plugin of this network declares the "ips" capability`);
+  assert.equal(strict.json().msg, `network ${podNs}/legacy: the pod requests "ips" but no plugin of this network declares the "ips" capability (NPWG v1.3 §4.1.2.1.3)`);
   assert.deepEqual(w.footprint([br]), EMPTY);
   assert.deepEqual(podEvents(w.api, pod).filter((e) => e.type === 'Warning'), []);
 
