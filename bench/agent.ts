@@ -1,6 +1,8 @@
 // The node agent: ADD of bench/pod.ts's pod (cluster + macvlan + 2 bridges, annotations read from
 // the API as Multus thin does) through the C shim into `plexus daemon` with watch caches, into the
-// same daemon without caches (today's), and one-shot, against the reference-plugin floor in one
+// same daemon without caches (today's), the daemon with plexus's own plugins in-process (what
+// `plexus install` deploys; the ADD target applies to it), and one-shot, against the
+// reference-plugin floor in one
 // interleaved loop. Counts the daemon's API reads per ADD from its /metrics, and compares how a
 // 4-pod burst stretches latency for the floor and for the daemon.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -16,6 +18,9 @@ const ROOT = resolve(__dirname, '..');
 const PLEXUS = join(ROOT, 'dist', 'bin', 'plexus');
 const SHIM = join(ROOT, 'dist', 'bin', 'plexus-shim');
 const REF = '/usr/lib/cni';
+// plexus's own plugins (bridge, macvlan, host-local, static) first: what `plexus install` gives a
+// node, run in-process by the daemon.
+const OURS = `${join(ROOT, 'dist', 'bin')}:${REF}`;
 const NODE = 'bench-node';
 const PODS = 4;
 const PATH_ENV = '/usr/sbin:/usr/bin:/sbin:/bin';
@@ -97,8 +102,8 @@ export default async function run(): Promise<boolean> {
     daemons.push(cached, plain);
 
     const id = (i: number) => `agentpod${i}`;
-    const env = (command: string, i: number, ifname: string) => ({
-      CNI_COMMAND: command, CNI_CONTAINERID: id(i), CNI_NETNS: `/var/run/netns/${nsName(i)}`, CNI_IFNAME: ifname, CNI_PATH: REF,
+    const env = (command: string, i: number, ifname: string, path = REF) => ({
+      CNI_COMMAND: command, CNI_CONTAINERID: id(i), CNI_NETNS: `/var/run/netns/${nsName(i)}`, CNI_IFNAME: ifname, CNI_PATH: path,
       CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod${i};K8S_POD_INFRA_CONTAINER_ID=${id(i)};K8S_POD_UID=${uids[i]}`,
     });
     const conf = (sockDir?: string) =>
@@ -112,6 +117,7 @@ export default async function run(): Promise<boolean> {
       'plexus one-shot': (c, i) => [{ cmd: PLEXUS, env: env(c, i, 'eth0'), input: conf() }],
       'plexus-shim + daemon, no caches (today)': (c, i) => [{ cmd: SHIM, env: env(c, i, 'eth0'), input: conf(plain.sockDir) }],
       'plexus-shim + daemon, watch caches': (c, i) => [{ cmd: SHIM, env: env(c, i, 'eth0'), input: conf(cached.sockDir) }],
+      'plexus-shim + daemon, watch caches, built-in plugins': (c, i) => [{ cmd: SHIM, env: env(c, i, 'eth0', OURS), input: conf(cached.sockDir) }],
     };
     const exec = (steps: Step[]) => {
       for (const s of steps) {
@@ -174,10 +180,13 @@ export default async function run(): Promise<boolean> {
     const FLOOR = 'floor: reference plugins direct';
     const CACHED = 'plexus-shim + daemon, watch caches';
     const PLAIN = 'plexus-shim + daemon, no caches (today)';
+    const BUILTIN = 'plexus-shim + daemon, watch caches, built-in plugins';
     const ratio = (a: string) => add.get(a).median / add.get(FLOOR).median;
     const say = (ok: boolean, what: string) => (process.stdout.write(`${ok ? 'PASS' : 'MISS'}: ${what}\n`), ok);
-    let met = target(add, CACHED, { ratio: 0.8 });
-    process.stdout.write(`ratio: ADD ${PLAIN} / floor = ${ratio(PLAIN).toFixed(2)}; plexus one-shot / floor = ${ratio('plexus one-shot').toFixed(2)}; watch caches / no caches = ${(add.get(CACHED).median / add.get(PLAIN).median).toFixed(2)}\n`);
+    // The target is the deployment plexus installs (its own plugins in-process); the same daemon
+    // exec'ing the reference plugins is printed beside it.
+    let met = target(add, BUILTIN, { ratio: 0.8 });
+    process.stdout.write(`ratio: ADD ${CACHED} / floor = ${ratio(CACHED).toFixed(2)}; ${PLAIN} / floor = ${ratio(PLAIN).toFixed(2)}; plexus one-shot / floor = ${ratio('plexus one-shot').toFixed(2)}; watch caches / no caches = ${(add.get(CACHED).median / add.get(PLAIN).median).toFixed(2)}\n`);
     met = say(readsCached <= 1, `API reads per ADD through the daemon with watch caches: ${readsCached.toFixed(2)} (target <= 1; without caches ${readsPlain.toFixed(2)})`) && met;
     const growth = (way: string) => burst.get(`${way}: ${PODS} pods at once`).median / burst.get(`${way}: 1 pod`).median;
     met = say(growth(CACHED) <= growth(FLOOR), `${PODS}-pod burst / 1 pod: daemon ${growth(CACHED).toFixed(2)}x, floor ${growth(FLOOR).toFixed(2)}x (target: daemon's growth <= floor's)`) && met;
