@@ -32,7 +32,20 @@ const CASES: { name: string; conf: JsonObject; prepare?: (s: Side) => void; expe
   {
     name: 'access VLAN, L2 only',
     conf: conf({ vlan: 200 }),
-    expect: [...VETHS, 'pod net/ipv6/conf/eth1/accept_dad: "1" → "0"', DNS_10],
+    // Without a gateway the reference's new bridge takes its first port's MAC; plexus's is born with
+    // one of its own (decisions §13). MACs are numbered in order of appearance, so the host veth's
+    // and every later MAC shift by one, and the bridge's group address with them.
+    expect: [
+      'host link <hostveth1> .address: "<mac1>" → "<mac2>"',
+      VETHS[0]!,
+      'host link pxbr0 .linkinfo.info_data.group_addr: "<mac3>" → "<mac4>"',
+      'pod link eth1 .address: "<mac2>" → "<mac3>"',
+      VETHS[1]!,
+      'pod net/ipv6/conf/eth1/accept_dad: "1" → "0"',
+      DNS_10,
+      'result.interfaces[1].mac: "<mac1>" → "<mac2>"',
+      'result.interfaces[2].mac: "<mac2>" → "<mac3>"',
+    ],
   },
   {
     name: 'access VLAN with isGateway: the gateway on a <bridge>.<vlan> veth',
