@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { KubeClient as Client } from '../src/k8s/client';
 import { bench, cleanEnv, target } from './lib';
-import { post, startApi, type Api } from './podsetup';
+import { ADMIN_TOKEN, post, startApi, type Api } from './podsetup';
 
 const ROOT = resolve(__dirname, '..');
 const WHEREABOUTS = join(ROOT, 'dist', 'bin', 'whereabouts');
@@ -101,7 +101,8 @@ export async function throughput(standalone: Api): Promise<boolean> {
     // process's); each of the 8 allocators has its own connection, as separate nodes have: the
     // agent pool keys on the CA text, so trailing newlines (same certificate) give each a socket.
     const access = loadKubeconfig(standalone.kubeconfig);
-    const clientFor = (w: number) => new Counting({ ...access, ca: `${access.ca ?? ''}${'\n'.repeat(w + 1)}` }, { timeoutMs: 30_000 });
+    const clientFor = (w: number, token?: string) =>
+      new Counting({ ...access, ca: `${access.ca ?? ''}${'\n'.repeat(w + 1)}`, ...(token ? { token, tokenFile: undefined } : {}) }, { timeoutMs: 30_000 });
     let failures = 0;
     const eightWay = async (job: (w: number, k: number) => Promise<void>): Promise<{ s: number; reqs: number }> => {
       server.clearRequests();
@@ -119,7 +120,8 @@ export async function throughput(standalone: Api): Promise<boolean> {
     await post(standalone, '/apis/whereabouts.cni.cncf.io/v1alpha1/namespaces/kube-system/ippools', empty('d-10.62.0.0-24', '10.62.0.0/24'));
     server.putObject('ippools', { ...empty('c-10.61.0.0-24', '10.61.0.0/24'), metadata: { name: 'c-10.61.0.0-24', namespace: 'kube-system', annotations: {} } });
     // the baseline: Whereabouts' protocol, Lease and all
-    const wb = await eightWay((w, k) => whereaboutsAdd(clientFor(w), `node-${w}`, 'wb-10.63.0.0-24', '10.63.0.0/24', `wb-${w}-${k}`));
+    // Whereabouts runs as its own service account, with the Lease rights plexus's ClusterRole lacks.
+    const wb = await eightWay((w, k) => whereaboutsAdd(clientFor(w, ADMIN_TOKEN), `node-${w}`, 'wb-10.63.0.0-24', '10.63.0.0/24', `wb-${w}-${k}`));
     // plexus in-process (the daemon's way)
     const { net, ipam } = ipamSection(conf(standalone.kubeconfig, 'd', '10.62.0.0/24'));
     const pc = loadPoolConf(net, ipam);
