@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import type { FakeApi } from './apiserver/server';
 import { networkReady, startContainerd, type Containerd } from './helpers/containerd';
 import { sandboxNetns, type SandboxSpec } from './helpers/cri';
-import { uniq } from './helpers/host';
+import { restoreHostSysctlsAfter, uniq } from './helpers/host';
 import { runInstall, startInstall, until } from './helpers/install';
 import { checkDelegateLog, DELEGATES, named, PLEXUS, REFERENCE_PLUGINS, requireBuild, requireInProcessDelegates } from './helpers/plexus';
 import { apiServer, bridgeConf, bridgePorts, hostBridge, hostLocal, NETWORKS, networkStatus, putPod, reservations, type PodRef } from './helpers/world';
@@ -71,6 +71,8 @@ after(async () => {
 let env: Env;
 
 before(async () => {
+  // The primary network's isGateway bridge turns on the host's forwarding: put it back last.
+  restoreHostSysctlsAfter(fileScope);
   // Made first, removed last: containerd's cleanup stops leftover sandboxes, and their DELs need
   // the journal, the host-local files and the log that live here.
   const dir = mkdtempSync(join(tmpdir(), 'plexus-ctd-e2e-'));
