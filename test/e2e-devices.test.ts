@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
-import { tempDir, uniq, uplink } from './helpers/host';
+import { after, test, type TestContext } from 'node:test';
+import { restoreHostSysctlsAfter, tempDir, uniq, uplink } from './helpers/host';
 import { delegateBin, named, requireBuild, requireInProcessDelegates } from './helpers/plexus';
 import { podResourcesServer, type FakePod, type PodResourcesOptions } from './helpers/pod-resources';
 import { EMPTY, hostLocal, NETWORKS, networkStatus, podArgs, podEvents, putPod, spied, spyPlugin, world, type PodRef, type World } from './helpers/world';
@@ -14,6 +14,9 @@ import { EMPTY, hostLocal, NETWORKS, networkStatus, podArgs, podEvents, putPod, 
 requireBuild();
 requireInProcessDelegates();
 
+// Each world puts the forwarding sysctls back after its test, but a cluster-network ADD whose
+// kubelet lookup times out can finish after that: the file puts them back once more at its end.
+restoreHostSysctlsAfter({ after: (fn: () => unknown) => after(async () => void (await fn())) });
 const CLUSTER = '10.214.0.0/24';
 const VF = 'intel.com/sriov_vf';
 const RDMA = 'example.com/rdma';
