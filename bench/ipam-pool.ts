@@ -78,7 +78,7 @@ export async function throughput(standalone: Api): Promise<boolean> {
   const { startApiServer } = await import('../test/apiserver/server');
   const server = await startApiServer({ tls: true, token: TOKEN });
   const dir = mkdtempSync(join(tmpdir(), 'plexus-bench-pool-'));
-  const [{ loadKubeconfig }, { KubeClient, destroyAgents }, { Allocator, sharedTarget }, { ipamSection, loadPoolConf }, { PoolApi }, { whereaboutsAdd }] = await Promise.all([
+  const [{ loadKubeconfig }, { KubeClient, destroyAgents }, { Allocator, sharedTarget }, { ipamSection, loadPoolConf }, { PoolApi, PoolViews }, { whereaboutsAdd }] = await Promise.all([
     import('../src/k8s/kubeconfig'),
     import('../src/k8s/client'),
     import('../src/ipam/pool/allocate'),
@@ -126,8 +126,10 @@ export async function throughput(standalone: Api): Promise<boolean> {
     const { net, ipam } = ipamSection(conf(standalone.kubeconfig, 'd', '10.62.0.0/24'));
     const pc = loadPoolConf(net, ipam);
     let conflicts = 0;
+    // Each of the 8 nodes is one agent process: its own connection and its own pool views.
+    const views = Array.from({ length: 8 }, () => new PoolViews());
     const ours = await eightWay(async (w, k) => {
-      const api = new PoolApi(clientFor(w), 'kube-system', 60_000);
+      const api = new PoolApi(clientFor(w), 'kube-system', 60_000, views[w]);
       await new Allocator(api, pc).allocate(sharedTarget(pc, pc.ranges[0]!), { containerId: `d-${w}-${k}`, ifname: 'net1', podref: `bench/d-${w}-${k}` });
       conflicts += api.counters.conflicts;
     });

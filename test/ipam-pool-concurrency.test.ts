@@ -63,8 +63,9 @@ test('kill -9 of an allocator mid-ADD, then GC: nothing leaked, nothing live fre
     assert.equal(r.status, 0, r.stdout);
   }
   const before = w.allocations('10.51.0.0-24');
-  // The victim's pool patch hangs at the server; the process is killed while it waits.
-  w.api.inject({ method: 'PATCH', pathPrefix: `/apis/whereabouts.cni.cncf.io/v1alpha1/namespaces/${POOL_NS}/ippools/`, times: 1, delayMs: 30_000 });
+  // The victim's pool patch lands; its reservation hangs at the server and the process is killed
+  // while it waits: the widest window the pool-first order leaves (an entry without reservation).
+  w.api.inject({ method: 'POST', pathPrefix: `/apis/whereabouts.cni.cncf.io/v1alpha1/namespaces/${POOL_NS}/overlappingrangeipreservations`, times: 1, delayMs: 30_000 });
   const child = spawn(WHEREABOUTS, [], {
     env: runtimeEnv({ command: 'ADD', containerId: 'victim', netns: '/var/run/netns/none', ifname: 'net1', args: 'K8S_POD_NAMESPACE=default;K8S_POD_NAME=victim;K8S_POD_UID=uid-v', stdin: conf, env: { NODENAME: 'node-1' } }),
     stdio: ['pipe', 'ignore', 'ignore'],
@@ -72,13 +73,13 @@ test('kill -9 of an allocator mid-ADD, then GC: nothing leaked, nothing live fre
   t.after(() => child.kill('SIGKILL'));
   const exited = new Promise<void>((r) => child.on('exit', () => r()));
   child.stdin.end(conf);
-  // Wait for the condition, not for time: the reservation exists and the patch has been sent.
+  // Wait for the condition, not for time: the pool entry exists and the reservation has been sent.
   await new Promise<void>((resolve, reject) => {
     const deadline = Date.now() + 20_000;
     const poll = () => {
-      const sent = w.api.requests().some((r) => r.method === 'PATCH' && r.body.includes('"victim"'));
+      const sent = w.api.requests().some((r) => r.method === 'POST' && r.path.endsWith('/overlappingrangeipreservations') && r.body.includes('"victim"'));
       if (sent) return resolve();
-      if (Date.now() > deadline) return reject(new Error('the victim never sent its patch'));
+      if (Date.now() > deadline) return reject(new Error('the victim never sent its reservation'));
       setImmediate(poll);
     };
     poll();
@@ -86,7 +87,8 @@ test('kill -9 of an allocator mid-ADD, then GC: nothing leaked, nothing live fre
   child.kill('SIGKILL');
   await exited;
   w.api.clearFaults();
-  assert.ok(w.api.listObjects('overlappingrangeipreservations').some((r) => (r.spec as { containerid: string }).containerid === 'victim'), 'the crash left a reservation');
+  assert.ok(Object.values(w.allocations('10.51.0.0-24')).some((a) => a.id === 'victim'), 'the crash left a pool entry');
+  assert.ok(!w.api.listObjects('overlappingrangeipreservations').some((r) => (r.spec as { containerid: string }).containerid === 'victim'), '... without its reservation');
   // The pod was deleted without a DEL ever reaching the IPAM; the sweep runs.
   const gc = await plexusCli(['ipam', 'gc', '--kubeconfig', w.kubeconfig, '--grace-seconds', '0']);
   assert.equal(gc.status, 0, gc.stderr);

@@ -18,7 +18,7 @@ import { FLAT_FILE_PATHS, ipamSection, loadPoolConf, mergeFlatFile, parseFlatFil
 import { DEFAULT_NAMESPACE, isOwn } from '../../src/ipam/pool/layout';
 import { claimedIn, claimOf, placeRequests, podOf, requestedIPs } from '../../src/ipam/pool/request';
 import { nodeName, Slices } from '../../src/ipam/pool/slices';
-import { PoolApi } from '../../src/ipam/pool/store';
+import { PoolApi, processViews } from '../../src/ipam/pool/store';
 
 interface Loaded {
   conf: PoolConf;
@@ -50,7 +50,8 @@ const OTHER_BUDGET_MS = 5_000;
 async function connect(conf: PoolConf, budgetMs = OTHER_BUDGET_MS): Promise<PoolApi> {
   const [{ loadClusterAccess }, { KubeClient }] = await Promise.all([import('../../src/k8s/kubeconfig'), import('../../src/k8s/client')]);
   const access = loadClusterAccess(conf.kubeconfig);
-  return new PoolApi(new KubeClient(access, { userAgent: 'plexus-whereabouts', timeoutMs: Math.min(budgetMs, 10_000) }), access.namespace ?? DEFAULT_NAMESPACE, budgetMs);
+  // processViews: in the agent, a burst of this node's ADDs reads each pool once (store.ts).
+  return new PoolApi(new KubeClient(access, { userAgent: 'plexus-whereabouts', timeoutMs: Math.min(budgetMs, 10_000) }), access.namespace ?? DEFAULT_NAMESPACE, budgetMs, processViews);
 }
 
 function softNodeName(conf: PoolConf): string | undefined {

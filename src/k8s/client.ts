@@ -25,7 +25,18 @@ export interface RequestOptions {
   onRetry?: (err: KubeApiError, attempt: number, delayMs: number) => void;
   /** Resolve with {} instead of decoding a successful reply (a patch whose answer, a whole large object, is not needed). */
   discardBody?: boolean;
+  /** Accept header instead of application/json, e.g. METADATA_ONLY for a write whose whole reply is not needed. */
+  accept?: string;
+  /** Told the size of a successful reply's body (what the apiserver's object limits measure). */
+  onResponseBytes?: (bytes: number) => void;
 }
+
+/**
+ * Asks for the reply as PartialObjectMetadata (metadata only), falling back to the object where a
+ * server cannot transform it: kube-apiserver honours it on get, create, update and patch of any
+ * resource, custom ones included (handlers/response.go transformResponseObject).
+ */
+export const METADATA_ONLY = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json';
 
 const DEFAULT_TIMEOUT_MS = 5000;
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
@@ -238,7 +249,7 @@ export class KubeClient {
       const left = deadline - Date.now();
       const thisTimeout = budgetMs > 0 ? Math.max(1, Math.min(timeoutMs, left)) : timeoutMs;
       try {
-        return await this.attempt(method, path, body, contentType, thisTimeout, opts.discardBody ?? false);
+        return await this.attempt(method, path, body, contentType, thisTimeout, opts);
       } catch (err) {
         if (!(err instanceof KubeApiError)) throw err;
         err.attempts = attempt;
@@ -313,10 +324,12 @@ export class KubeClient {
     return headers;
   }
 
-  private attempt(method: string, path: string, body: string | undefined, contentType: string | undefined, timeoutMs: number, discardBody = false): Promise<JsonObject> {
+  private attempt(method: string, path: string, body: string | undefined, contentType: string | undefined, timeoutMs: number, opts: RequestOptions): Promise<JsonObject> {
     const a = this.access;
     const tls = a.server.protocol === 'https:';
+    const discardBody = opts.discardBody ?? false;
     const headers = this.headers();
+    if (opts.accept) headers.Accept = opts.accept;
     if (body !== undefined) {
       headers['Content-Type'] = contentType ?? 'application/json';
       headers['Content-Length'] = Buffer.byteLength(body);
@@ -363,6 +376,7 @@ export class KubeClient {
             if (!ok) return fail(errorFromResponse(method, path, status, res.headers, text));
             settled = true;
             clearTimeout(timer);
+            opts.onResponseBytes?.(size);
             log.debug('kubernetes API call', { method, path, status, ms: Date.now() - t0 });
             observer?.({ method, path, status, ms: Date.now() - t0, retry: false });
             try {

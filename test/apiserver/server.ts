@@ -11,6 +11,7 @@ import type { TLSSocket } from 'node:tls';
 import { isObject, type Json, type JsonObject } from '../../src/cni/validate';
 import { writeKubeconfigFile, type KubeconfigOptions } from './kubeconfig';
 import * as S from './status';
+import { negotiate, render } from './negotiate';
 import { EVENTS, EVENTS_V1, NADS, ObjectStore, PODS, RESOURCE_TYPES, type ResourceType } from './store';
 import { allows, forbiddenMessage, loadClusterRole, requestAttributes, type PolicyRule } from './rbac';
 import { createPki, issueClientCert, selfSignedClientCert, type CertFiles, type TestPki } from './tls';
@@ -324,7 +325,11 @@ export async function startApiServer(opts: FakeApiOptions = {}): Promise<FakeApi
     }
     try {
       if (body.length > MAX_BODY) throw new S.StatusError(S.status(413, 'RequestEntityTooLarge', 'request entity too large'));
+      const q = url.searchParams;
+      const streaming = q.get('watch') === 'true' || q.get('watch') === '1';
+      const rendering = streaming ? 'object' : negotiate(req.headers.accept, route(url.pathname)?.name === undefined);
       const out = handle(req, url, body, user, res);
+      if (out) out.body = render(out.body, rendering);
       if (!out) {
         rec.status = 200;
         return;

@@ -1,8 +1,10 @@
 // Allocation and release against the pool objects. No lock: an allocator reads the pool once,
 // picks one of the lowest free addresses at random (so concurrent allocators on other nodes
 // rarely pick the same one), and commits it with a patch that succeeds only if that key is still
-// absent. A lost race costs one more patch on another address, never a re-read of a stale whole
-// object, and a crashed allocator holds nothing. Uncontended: GET + POST reservation + PATCH.
+// absent, then reserves it cluster-wide. A lost race costs one more patch on another address,
+// never a re-read of a stale whole object, and a crashed allocator holds nothing. Uncontended:
+// GET + PATCH + POST reservation; in the agent, whose recent read of the pool serves a burst of
+// its ADDs (PoolViews), PATCH + POST.
 import { CniError, Code } from '../../cni/errors';
 import { log } from '../../log';
 import { ipString, netString, size, type Net, type Span } from './addrs';
@@ -89,9 +91,7 @@ export class Allocator {
 
   private async reserveFor(t: Target, ip: bigint, att: Attachment): Promise<boolean> {
     if (!this.conf.overlapping) return true;
-    const name = reservationName(ip, t.net, this.conf.networkName);
-    if (await this.api.reserve(name, { containerid: att.containerId, podref: att.podref, ifname: att.ifname })) return true;
-    return false;
+    return this.api.reserve(reservationName(ip, t.net, this.conf.networkName), { containerid: att.containerId, podref: att.podref, ifname: att.ifname });
   }
 
   private async unreserveFor(t: Target, ip: bigint): Promise<void> {
@@ -105,47 +105,89 @@ export class Allocator {
     return !!spec && spec.podref === att.podref && (spec.containerid === undefined || spec.containerid === att.containerId);
   }
 
+  /** The address `ip` holds in the pool is this attachment's: make sure its cluster-wide reservation is too. */
+  private async keepReserved(t: Target, ip: bigint, att: Attachment): Promise<void> {
+    if (!this.conf.overlapping) return;
+    // Missing after a crash between the pool write and the reservation: this ADD finishes the job.
+    if ((await this.reserveFor(t, ip, att)) || (await this.reservedByUs(t, ip, att))) return;
+    throw new CniError(Code.Internal, `address ${ipString(ip, t.net.family)} of container ${att.containerId} is also reserved by another pod (OverlappingRangeIPReservation ${reservationName(ip, t.net, this.conf.networkName)}); an overlapping range handed it out twice: DEL this attachment`);
+  }
+
+  /**
+   * Takes the reservation for an address just written to the pool. Lost (another pool's pod holds
+   * it) or failed: the pool entry is taken back, so neither write is left behind alone.
+   */
+  private async reserveAfterClaim(t: Target, pool: PoolObject, a: Allocation, att: Attachment, ours: boolean): Promise<boolean> {
+    let reserved: boolean;
+    try {
+      reserved = (await this.reserveFor(t, pool.base + a.offset, att)) || (ours && (await this.reservedByUs(t, pool.base + a.offset, att)));
+    } catch (err) {
+      await this.api.releaseOffset(pool, a).catch(() => undefined);
+      throw err;
+    }
+    if (!reserved) await this.api.releaseOffset(pool, a);
+    return reserved;
+  }
+
   /** One address for `att` from target `t`: its existing one, the requested one, or a free one. */
   async allocate(t: Target, att: Attachment, requested?: bigint, claimed?: bigint): Promise<Allocated> {
-    let pool = await this.api.getOrCreatePool(t.pool, netString(t.net));
+    // A long-lived process picks free addresses from its recent view of the pool (see PoolViews);
+    // requested and claimed addresses are judged on a fresh read.
+    const recent = claimed === undefined && requested === undefined ? this.api.recentPool(t.pool) : undefined;
+    let fromView = recent !== undefined;
+    let pool = recent ?? (await this.api.getOrCreatePool(t.pool, netString(t.net)));
     for (const a of pool.allocations.values()) {
-      if (isOwn(a, att.containerId, att.ifname)) return { target: t, ip: pool.base + a.offset, fresh: false };
+      if (!isOwn(a, att.containerId, att.ifname)) continue;
+      await this.keepReserved(t, pool.base + a.offset, att);
+      return { target: t, ip: pool.base + a.offset, fresh: false };
     }
     if (claimed !== undefined) return this.takeClaimed(t, pool, att, claimed);
     if (requested !== undefined) return this.takeRequested(t, pool, att, requested);
     // taken: lost pool races (our view was stale; cleared on a re-read). held: reserved cluster-wide
     // by another pod (an overlapping range's), which a re-read of this pool does not show.
+    // pending: what this process's other ADDs are committing right now.
+    const pending = this.api.pendingIn(t.pool);
     const taken = new Set<bigint>();
     const held = new Set<bigint>();
+    const reread = async () => {
+      pool = await this.api.getOrCreatePool(t.pool, netString(t.net));
+      fromView = false;
+      taken.clear();
+    };
     let lost = 0;
     for (let attempt = 1; attempt - held.size <= MAX_ATTEMPTS && held.size <= MAX_HELD_PROBES; attempt++) {
       // Each lost race widens the pick, so many allocators spread out instead of colliding again.
       const spread = SPREAD * 2 ** Math.min(lost, 6);
-      let picks = candidates(t.free, pool, union(taken, held), spread);
-      if (picks.length === 0 && (taken.size > 0 || attempt > 1)) {
+      let picks = candidates(t.free, pool, union(union(taken, held), pending), spread);
+      if (picks.length === 0 && (taken.size > 0 || attempt > 1 || fromView)) {
         // Our view may be stale in the freeing direction only; one fresh read settles it.
-        pool = await this.api.getOrCreatePool(t.pool, netString(t.net));
-        taken.clear();
-        picks = candidates(t.free, pool, held, spread);
+        await reread();
+        picks = candidates(t.free, pool, union(held, pending), spread);
       }
       if (picks.length === 0) {
-        throw new CniError(Code.Internal, `could not allocate IP in range ${t.range.text}${t.pool !== sharedTarget(this.conf, t.range).pool ? ` (this node's slice ${netString(t.net)})` : ''}: all addresses are allocated (IPPool ${pool.namespace}/${pool.name}, ${pool.allocations.size} allocations${held.size ? `, ${held.size} more reserved by other pods' OverlappingRangeIPReservations` : ''})`);
+        throw new CniError(Code.Internal, `could not allocate IP in range ${t.range.text}${t.pool !== sharedTarget(this.conf, t.range).pool ? ` (this node's slice ${netString(t.net)})` : ''}: all addresses are allocated (IPPool ${pool.namespace}/${pool.name}, ${pool.allocations.size} allocations${held.size ? `, ${held.size} more reserved by other pods' OverlappingRangeIPReservations` : ''}${pending.size ? `, ${pending.size} being allocated by this node` : ''})`);
       }
       this.api.checkRoom(pool);
       const ip = picks[Math.floor(Math.random() * picks.length)] as bigint;
-      if (!(await this.reserveFor(t, ip, att))) {
-        held.add(ip);
-        lost += 1;
-        continue;
+      const a = allocationAt(att, ip - pool.base);
+      pending.add(ip);
+      try {
+        // The pool first, then the reservation (Whereabouts' order): a lost pool race then costs
+        // one refused patch, and only the rare overlapping-range collision costs a rollback.
+        if (await this.api.claimOffset(pool, a)) {
+          if (await this.reserveAfterClaim(t, pool, a, att, false)) return { target: t, ip, fresh: true };
+          held.add(ip);
+          lost += 1;
+          continue;
+        }
+      } finally {
+        pending.delete(ip);
       }
-      if (await this.api.claimOffset(pool, allocationAt(att, ip - pool.base))) return { target: t, ip, fresh: true };
-      await this.unreserveFor(t, ip);
       taken.add(ip);
       lost += 1;
-      if (!pool.hasAnnotations || attempt % 4 === 0) {
-        pool = await this.api.getOrCreatePool(t.pool, netString(t.net));
-        taken.clear();
-      }
+      // A view kept from earlier calls is likely behind other nodes' writes: read now. A fresh
+      // read only lost to a concurrent allocator: try elsewhere, and re-read now and then.
+      if (fromView || !pool.hasAnnotations || attempt % 4 === 0) await reread();
       await jitter(attempt);
     }
     if (held.size > MAX_HELD_PROBES) {
@@ -166,10 +208,11 @@ export class Allocator {
         throw new CniError(Code.Internal, `requested IP address ${ipString(ip, t.net.family)} is already allocated to container ${held.id} (pod ${held.podref || 'unknown'}) in IPPool ${pool.namespace}/${pool.name}`);
       }
       this.api.checkRoom(pool);
-      if (!(await this.reserveFor(t, ip, att)) && !(await this.reservedByUs(t, ip, att))) {
+      const a = allocationAt(att, ip - pool.base);
+      if (await this.api.claimOffset(pool, a)) {
+        if (await this.reserveAfterClaim(t, pool, a, att, true)) return { target: t, ip, fresh: true };
         throw new CniError(Code.Internal, `requested IP address ${ipString(ip, t.net.family)} is reserved by another pod (OverlappingRangeIPReservation ${reservationName(ip, t.net, this.conf.networkName)})`);
       }
-      if (await this.api.claimOffset(pool, allocationAt(att, ip - pool.base))) return { target: t, ip, fresh: true };
       pool = await this.api.getOrCreatePool(t.pool, netString(t.net));
     }
     throw new CniError(Code.TryAgainLater, `requested IP address ${ipString(ip, t.net.family)}: the pool kept changing; try again`);
@@ -180,10 +223,11 @@ export class Allocator {
     for (let attempt = 1; attempt <= 4; attempt++) {
       const held = this.holder(pool, ip - pool.base);
       if (!held) {
-        if (!(await this.reserveFor(t, ip, att)) && !(await this.reservedByUs(t, ip, att))) {
+        const a = allocationAt(att, ip - pool.base);
+        if (await this.api.claimOffset(pool, a)) {
+          if (await this.reserveAfterClaim(t, pool, a, att, true)) return { target: t, ip, fresh: true };
           throw new CniError(Code.Internal, `IPAMClaim ${att.claim ?? ''}: its address ${ipString(ip, t.net.family)} is reserved by another pod (OverlappingRangeIPReservation ${reservationName(ip, t.net, this.conf.networkName)})`);
         }
-        if (await this.api.claimOffset(pool, allocationAt(att, ip - pool.base))) return { target: t, ip, fresh: true };
       } else if (held.extra?.claim === att.claim) {
         if (await this.api.moveOffset(pool, held.id, allocationAt(att, ip - pool.base))) return { target: t, ip, fresh: false };
       } else {

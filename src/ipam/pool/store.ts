@@ -3,7 +3,7 @@
 // the OverlappingRangeIPReservation beside it. Each function is one or two requests.
 import { CniError, Code } from '../../cni/errors';
 import { isObject, type Json, type JsonObject } from '../../cni/validate';
-import { JSON_PATCH, KubeApiError, type KubeClient } from '../../k8s/client';
+import { JSON_PATCH, KubeApiError, METADATA_ONLY, type KubeClient } from '../../k8s/client';
 import { encodeExtra, extraKey, GROUP_PATH, parsePool, pointerToken, type Allocation, type PoolObject } from './layout';
 
 /** etcd refuses requests over 1.5 MiB; keep room for the patch and metadata growth. */
@@ -21,6 +21,66 @@ export interface Counters {
   conflicts: number;
 }
 
+/** How long a pool read stays good enough to pick free addresses from (the patch's `test` catches the rest). */
+export const VIEW_MAX_AGE_MS = 10_000;
+
+interface View {
+  /** Absent until a read lands (the entry may exist only to carry `pending`). */
+  pool?: PoolObject;
+  at: number;
+  /** Addresses this process is committing right now: a second local pick skips them. */
+  pending: Set<bigint>;
+}
+
+/**
+ * A long-lived process's last read of each pool, kept current with its own writes, so that one
+ * node's ADDs in a burst read a large pool once instead of once each. Only free-address picks use
+ * it: every write is still guarded by the patch's `test`, so a stale view costs a lost race (one
+ * refused patch), never a duplicate; finding an attachment's existing address and DEL always read.
+ */
+export class PoolViews {
+  private readonly views = new Map<string, View>();
+  constructor(readonly maxAgeMs: number = VIEW_MAX_AGE_MS) {}
+
+  /** The view of pool `key` if it is recent enough. */
+  fresh(key: string, now = Date.now()): PoolObject | undefined {
+    const v = this.views.get(key);
+    return v?.pool && now - v.at <= this.maxAgeMs ? v.pool : undefined;
+  }
+
+  pending(key: string): Set<bigint> {
+    let v = this.views.get(key);
+    if (!v) {
+      v = { at: 0, pending: new Set() };
+      this.views.set(key, v);
+    }
+    return v.pending;
+  }
+
+  /** A read just landed: it replaces the view. */
+  store(key: string, pool: PoolObject, at = Date.now()): void {
+    const v = this.views.get(key);
+    this.views.set(key, { pool, at, pending: v?.pending ?? new Set() });
+  }
+
+  /** One of this process's writes landed on a pool object other than the view's: mirror it. */
+  mirror(key: string, from: PoolObject, offset: string): void {
+    const v = this.views.get(key);
+    if (!v?.pool || v.pool === from) return;
+    const a = from.allocations.get(offset);
+    if (a) v.pool.allocations.set(offset, a);
+    else v.pool.allocations.delete(offset);
+  }
+
+  forget(key: string): void {
+    const v = this.views.get(key);
+    if (v) delete v.pool;
+  }
+}
+
+/** The daemon's views: one per process, which is one per node. One-shot calls never reuse theirs. */
+export const processViews = new PoolViews();
+
 export class PoolApi {
   readonly counters: Counters = { requests: 0, conflicts: 0 };
   constructor(
@@ -28,7 +88,24 @@ export class PoolApi {
     readonly namespace: string,
     /** Total time of one request, retries included: ADD can wait, DEL answers 11 soon so the runtime retries. */
     readonly budgetMs: number = BUDGET_MS,
+    /** Where reads are kept between calls (a long-lived process); none: every ADD reads. */
+    readonly views?: PoolViews,
   ) {}
+
+  /** The views' key of pool `name`: one process may talk to several clusters or namespaces. */
+  viewKey(name: string): string {
+    return `${this.client.access.server.href}|${this.namespace}|${name}`;
+  }
+
+  /** A recent read of pool `name` to pick free addresses from, if this process keeps views and has one. */
+  recentPool(name: string): PoolObject | undefined {
+    return this.views?.fresh(this.viewKey(name));
+  }
+
+  /** Addresses this process is committing in pool `name` (a fresh set when it keeps no views). */
+  pendingIn(name: string): Set<bigint> {
+    return this.views ? this.views.pending(this.viewKey(name)) : new Set();
+  }
 
   private async call<T>(f: () => Promise<T>): Promise<T> {
     this.counters.requests += 1;
@@ -44,19 +121,27 @@ export class PoolApi {
     return name === undefined ? base : `${base}/${encodeURIComponent(name)}`;
   }
 
-  private toPool(obj: JsonObject): PoolObject {
+  private toPool(obj: JsonObject, bytes: number): PoolObject {
     try {
-      return parsePool(obj, Buffer.byteLength(JSON.stringify(obj)));
+      return parsePool(obj, bytes);
     } catch (err) {
       throw new CniError(Code.DecodeFailure, (err as Error).message);
     }
   }
 
+  /** A fresh read of pool `name` (and the new view of it, where views are kept). */
   async getPool(name: string): Promise<PoolObject | undefined> {
+    let bytes = 0;
+    const onResponseBytes = (n: number) => void (bytes = n);
     try {
-      return this.toPool(await this.call(() => this.client.get(this.poolPath(name), { budgetMs: this.budgetMs })));
+      const pool = this.toPool(await this.call(() => this.client.get(this.poolPath(name), { budgetMs: this.budgetMs, onResponseBytes })), bytes);
+      this.views?.store(this.viewKey(name), pool);
+      return pool;
     } catch (err) {
-      if (err instanceof KubeApiError && err.status === 404) return undefined;
+      if (err instanceof KubeApiError && err.status === 404) {
+        this.views?.forget(this.viewKey(name));
+        return undefined;
+      }
       throw err;
     }
   }
@@ -73,7 +158,10 @@ export class PoolApi {
     };
     try {
       const path = `${GROUP_PATH}/namespaces/${encodeURIComponent(this.namespace)}/ippools`;
-      return this.toPool(await this.call(() => this.client.post(path, body, { budgetMs: this.budgetMs })));
+      let bytes = 0;
+      const pool = this.toPool(await this.call(() => this.client.post(path, body, { budgetMs: this.budgetMs, onResponseBytes: (n) => void (bytes = n) })), bytes);
+      this.views?.store(this.viewKey(name), pool);
+      return pool;
     } catch (err) {
       if (!(err instanceof KubeApiError && err.status === 409)) throw err;
       const again = await this.getPool(name);
@@ -114,6 +202,7 @@ export class PoolApi {
     }
     if (!(await this.guarded(pool, ops))) return false;
     pool.allocations.set(key, a);
+    this.views?.mirror(this.viewKey(pool.name), pool, key);
     pool.bytes += ENTRY_BYTES;
     if (a.extra) {
       pool.hasAnnotations = true;
@@ -132,6 +221,7 @@ export class PoolApi {
     if (a.extra) ops.push({ op: 'remove', path: `/metadata/annotations/${pointerToken(extraKey(a.offset))}` });
     if (!(await this.guarded(pool, ops))) return false;
     pool.allocations.delete(key);
+    this.views?.mirror(this.viewKey(pool.name), pool, key);
     return true;
   }
 
@@ -147,14 +237,15 @@ export class PoolApi {
     if (a.extra) ops.push({ op: 'add', path: `/metadata/annotations/${pointerToken(extraKey(a.offset))}`, value: encodeExtra(a.extra) });
     if (!(await this.guarded(pool, ops))) return false;
     pool.allocations.set(key, a);
+    this.views?.mirror(this.viewKey(pool.name), pool, key);
     return true;
   }
 
   private async guarded(pool: PoolObject, ops: Json[]): Promise<boolean> {
     try {
-      // The reply is the whole pool; our view is kept by the caller instead of re-reading it, since
-      // decoding thousands of entries again costs more than the one entry that changed.
-      await this.call(() => this.client.patch(this.poolPath(pool.name), ops, JSON_PATCH, { budgetMs: this.budgetMs, discardBody: true }));
+      // The caller keeps its view current instead of decoding the pool again, so the reply is asked
+      // for as metadata only: a full pool is ~0.5 MiB the server would encode and send for nothing.
+      await this.call(() => this.client.patch(this.poolPath(pool.name), ops, JSON_PATCH, { budgetMs: this.budgetMs, discardBody: true, accept: METADATA_ONLY }));
       return true;
     } catch (err) {
       // 422: a `test` failed (evanphx json-patch via the apiserver); the key changed under us.
@@ -208,7 +299,8 @@ export class PoolApi {
     return Array.isArray(out.items) ? out.items.filter(isObject) : [];
   }
 
+  /** A pool from a LIST; its size is estimated by encoding it again (a LIST reply holds many). */
   parse(obj: JsonObject): PoolObject {
-    return this.toPool(obj);
+    return this.toPool(obj, Buffer.byteLength(JSON.stringify(obj)));
   }
 }
