@@ -75,3 +75,25 @@ test('candidates: the lowest free addresses, skipping what the pool and earlier 
   const free = range('10.0.0.0/24').free;
   assert.deepEqual(candidates(free, pool, new Set([(10n << 24n) + 2n]), 3).map((v) => ipString(v, 4)), ['10.0.0.4', '10.0.0.5', '10.0.0.6']);
 });
+
+test('a pool’s entries decode lazily and read like the map they were: bad offsets and id-less entries skipped, writes layered on top', () => {
+  const pool = parsePool({
+    metadata: { name: 'p', annotations: { 'ipam.plexus.io/1': '{"cid":"aaaa","uid":"u1"}', 'ipam.plexus.io/2': '{"cid":"zzzz","uid":"stale"}' } },
+    spec: { range: '10.0.0.0/24', allocations: { '1': { id: 'aaaa1', podref: 'x/a', ifname: 'net1' }, '2': { id: 'bbbb', podref: 'x/b' }, '01': { id: 'bad' }, '-1': { id: 'bad' }, x: { id: 'bad' }, '4': { podref: 'no-id' }, '5': 'junk' } },
+  }, 0);
+  const all = pool.allocations;
+  assert.equal(all.size, 2);
+  assert.deepEqual([all.has('1'), all.has('2'), all.has('01'), all.has('4'), all.has('5'), all.has('3')], [true, true, false, false, false, false]);
+  assert.deepEqual(all.get('1'), { offset: 1n, id: 'aaaa1', podref: 'x/a', ifname: 'net1', extra: { cid: 'aaaa', uid: 'u1' } });
+  assert.deepEqual(all.get('2'), { offset: 2n, id: 'bbbb', podref: 'x/b' }, 'an annotation whose cid no longer matches is not this entry’s');
+  all.set('3', { offset: 3n, id: 'cccc', podref: 'x/c' });
+  all.delete('1');
+  all.set('2', { offset: 2n, id: 'dddd', podref: 'x/d' });
+  assert.equal(all.size, 2);
+  assert.deepEqual([...all.values()].map((a) => a.id).sort(), ['cccc', 'dddd']);
+  assert.deepEqual([...all.ofContainer('bbbb')], [], 'overwritten here');
+  assert.deepEqual([...all.ofContainer('dddd')].map((a) => a.offset), [2n]);
+  assert.deepEqual([...all.ofContainer('aaaa1')], [], 'deleted here');
+  all.delete('1');
+  assert.equal(all.size, 2, 'deleting twice counts once');
+});

@@ -131,7 +131,7 @@ async function cmdCheck(env: CniEnv, stdin: string): Promise<void> {
   const api = await connect(conf);
   for (const t of await targets(api, conf, false)) {
     const pool = await api.getPool(t.pool);
-    const own = pool && [...pool.allocations.values()].some((a) => isOwn(a, env.containerId, env.ifname));
+    const own = pool && [...pool.allocations.ofContainer(env.containerId)].some((a) => isOwn(a, env.containerId, env.ifname));
     if (!own) throw new CniError(Code.Internal, `no IP allocation for container ${env.containerId} interface ${env.ifname} in IPPool ${api.namespace}/${t.pool}`);
   }
 }

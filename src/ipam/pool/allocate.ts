@@ -64,9 +64,20 @@ function allocationAt(att: Attachment, offset: bigint): Allocation {
 /** Up to SPREAD free addresses from the bottom of the range, skipping what the pool and `taken` hold. */
 export function candidates(free: readonly Span[], pool: PoolObject, taken: ReadonlySet<bigint>, want = SPREAD): bigint[] {
   const out: bigint[] = [];
+  const free1 = (ip: bigint) => !taken.has(ip) && !pool.allocations.has((ip - pool.base).toString());
   for (const s of free) {
-    for (let ip = s.lo; ip <= s.hi && out.length < want; ip++) {
-      if (!taken.has(ip) && !pool.allocations.has((ip - pool.base).toString())) out.push(ip);
+    const lo = s.lo - pool.base;
+    const hi = s.hi - pool.base;
+    if (lo >= 0n && hi <= BigInt(Number.MAX_SAFE_INTEGER)) {
+      // A nearly full pool walks thousands of held offsets first: in doubles, not bigints (one-shot, cold).
+      const top = Number(hi);
+      for (let off = Number(lo); off <= top && out.length < want; off++) {
+        if (pool.allocations.has(String(off))) continue;
+        const ip = pool.base + BigInt(off);
+        if (!taken.has(ip)) out.push(ip);
+      }
+    } else {
+      for (let ip = s.lo; ip <= s.hi && out.length < want; ip++) if (free1(ip)) out.push(ip);
     }
     if (out.length >= want) break;
   }
@@ -136,7 +147,7 @@ export class Allocator {
     const recent = claimed === undefined && requested === undefined ? this.api.recentPool(t.pool) : undefined;
     let fromView = recent !== undefined;
     let pool = recent ?? (await this.api.getOrCreatePool(t.pool, netString(t.net)));
-    for (const a of pool.allocations.values()) {
+    for (const a of pool.allocations.ofContainer(att.containerId)) {
       if (!isOwn(a, att.containerId, att.ifname)) continue;
       await this.keepReserved(t, pool.base + a.offset, att);
       return { target: t, ip: pool.base + a.offset, fresh: false };
@@ -246,7 +257,7 @@ export class Allocator {
     const freed: bigint[] = [];
     let pool = await this.api.getPool(t.pool);
     for (let attempt = 1; pool && attempt <= MAX_ATTEMPTS; attempt++) {
-      const mine = [...pool.allocations.values()].filter((a) => isOwn(a, att.containerId, att.ifname) && (releaseClaimed || !a.extra?.claim));
+      const mine = [...pool.allocations.ofContainer(att.containerId)].filter((a) => isOwn(a, att.containerId, att.ifname) && (releaseClaimed || !a.extra?.claim));
       if (mine.length === 0) break;
       const a = mine[0] as Allocation;
       if (await this.api.releaseOffset(pool, a)) {
