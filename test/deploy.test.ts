@@ -100,8 +100,20 @@ test('CRDs: every custom resource the API server serves plexus is defined, with 
 test('references: namespace, service account, role binding, selector, volumes, config map, probe port, node name', () => {
   const [ns] = of('Namespace');
   const nsName = meta(ns!).name;
-  for (const { file, doc } of docs) if (KINDS[String(doc.kind)]?.namespaced) assert.equal(meta(doc).namespace, nsName, `${file} ${String(doc.kind)} is in ${String(nsName)}`);
+  // The sweeper's Lease Role and its binding live in the pool namespace the agents sweep (the
+  // daemon config's ipamGcNamespace, else kube-system); everything else in plexus's own.
+  const daemonCfg = JSON.parse(String(get(of('ConfigMap')[0], 'data', 'daemon-config.json'))) as { ipamGcNamespace?: string };
+  const poolNs = daemonCfg.ipamGcNamespace ?? 'kube-system';
+  for (const { file, doc } of docs) {
+    if (!KINDS[String(doc.kind)]?.namespaced) continue;
+    const want = doc.kind === 'Role' || doc.kind === 'RoleBinding' ? poolNs : nsName;
+    assert.equal(meta(doc).namespace, want, `${file} ${String(doc.kind)} ${String(meta(doc).name)} is in ${String(want)}`);
+  }
   const [sa] = of('ServiceAccount');
+  for (const rb of of('RoleBinding')) {
+    assert.ok(of('Role').some((r) => meta(r).name === get(rb, 'roleRef', 'name') && meta(r).namespace === meta(rb).namespace), `RoleBinding ${String(meta(rb).name)} binds a Role of its namespace`);
+    assert.deepEqual(rb.subjects, [{ kind: 'ServiceAccount', name: meta(sa!).name, namespace: nsName }]);
+  }
   const [role] = of('ClusterRole');
   const [binding] = of('ClusterRoleBinding');
   assert.deepEqual(binding!.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: meta(role!).name });
@@ -209,6 +221,19 @@ test('the test API server enforces deploy/10-rbac.yaml by default: granted calls
   assert.equal(admin.status, 200);
   assert.equal(api.requests().at(-1)?.user, 'kubernetes-admin');
   assert.equal(PODS.resource, 'pods');
+});
+
+test('the sweeper Lease is granted in the pool namespace only, and only that Lease is read or renewed', () => {
+  const rules = loadClusterRole();
+  const ok = (method: string, path: string) => allows(rules, requestAttributes(method, new URL(path, 'http://x')));
+  const leases = '/apis/coordination.k8s.io/v1/namespaces';
+  assert.equal(ok('GET', `${leases}/kube-system/leases/plexus-ipam-gc`), true);
+  assert.equal(ok('PUT', `${leases}/kube-system/leases/plexus-ipam-gc`), true);
+  assert.equal(ok('POST', `${leases}/kube-system/leases`), true);
+  assert.equal(ok('GET', `${leases}/default/leases/plexus-ipam-gc`), false, 'a Role grants nothing outside its namespace');
+  assert.equal(ok('PUT', `${leases}/kube-system/leases/kube-controller-manager`), false, 'another component\'s Lease is not ours to renew');
+  assert.equal(ok('DELETE', `${leases}/kube-system/leases/plexus-ipam-gc`), false);
+  assert.equal(ok('GET', `${leases}/kube-system/leases`), false, 'no list');
 });
 
 test('every ClusterRole rule names a resource the code uses (no rule kept for code that is gone)', () => {

@@ -61,3 +61,26 @@ test('bad values are CNI config errors naming the field', () => {
   bad('{"logOptions":{"maxSize":-1}}', /maxSize/);
   bad('[1]', /daemon-config.json/);
 });
+
+test('the periodic IPAM sweep: on by default, 0 turns it off, its keys never reach a request', () => {
+  const dflt = parseDaemonConfig('{}', 'daemon-config.json', {});
+  assert.deepEqual(dflt.ipamGc, { intervalSeconds: 300, graceSeconds: 120 });
+  assert.equal(parseDaemonConfig('{"ipamGcIntervalSeconds":0}', 'x', {}).ipamGc, undefined);
+  const c = parseDaemonConfig('{"ipamGcIntervalSeconds":60,"ipamGcNamespace":"whereabouts","ipamGcGraceSeconds":0,"confDir":"/etc/x"}', 'x', {});
+  assert.deepEqual(c.ipamGc, { intervalSeconds: 60, namespace: 'whereabouts', graceSeconds: 0 });
+  assert.deepEqual(Object.keys(c.overrides), ['confDir']);
+});
+
+test('bad periodic IPAM sweep keys are CNI config errors naming the key', () => {
+  const bad = (text: string, re: RegExp) =>
+    assert.throws(() => parseDaemonConfig(text, 'daemon-config.json', {}), (e: unknown) => e instanceof CniError && e.code === 7 && re.test(e.message));
+  bad('{"ipamGcIntervalSeconds":-1}', /^ipamGcIntervalSeconds: must be an integer from 0 to 604800, got number -1$/);
+  bad('{"ipamGcIntervalSeconds":"300"}', /^ipamGcIntervalSeconds: must be an integer/);
+  bad('{"ipamGcIntervalSeconds":1.5}', /^ipamGcIntervalSeconds: must be an integer/);
+  bad('{"ipamGcGraceSeconds":-5}', /^ipamGcGraceSeconds: must be an integer from 0 to 86400/);
+  bad('{"ipamGcNamespace":"Kube_System"}', /^daemon-config.json: ipamGcNamespace: "Kube_System" is not a namespace name/);
+  bad('{"ipamGcNamespace":""}', /ipamGcNamespace: "" is not a namespace name/);
+  bad('{"ipamGcNamespace":7}', /^ipamGcNamespace: must be a string/);
+  // Checked even when the sweep is off: a typo surfaces when the key is written, not when it is turned on.
+  bad('{"ipamGcIntervalSeconds":0,"ipamGcNamespace":"a b"}', /ipamGcNamespace/);
+});

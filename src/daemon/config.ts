@@ -27,10 +27,19 @@ export interface DaemonConfig {
   logFile?: string;
   logToStderr: boolean;
   logOptions?: RotateOptions;
+  /** The periodic pool leak sweep (ipam-gc.ts); absent when ipamGcIntervalSeconds is 0. */
+  ipamGc?: IpamGcConfig;
   /** Keys merged over every request's CNI configuration. */
   overrides: JsonObject;
   /** Keys accepted for Multus compatibility that this process does not act on, with why. */
   ignored: string[];
+}
+
+export interface IpamGcConfig {
+  intervalSeconds: number;
+  /** The pools' namespace; unset: the kubeconfig context's, else kube-system (as `plexus ipam gc`). */
+  namespace?: string;
+  graceSeconds: number;
 }
 
 // Keys of the daemon itself (Multus's and plexus's): never copied into a request's conf.
@@ -38,6 +47,7 @@ const DAEMON_ONLY = new Set([
   'socketDir', 'metricsPort', 'metricsAddress', 'metricsSocket', 'enablePprof', 'connectionLimit', 'perNodeCertificate', 'chrootDir',
   'cniConfigDir', 'multusConfigFile', 'multusAutoconfigDir', 'multusMasterCNI', 'forceCNIVersion', 'overrideNetworkName',
   'nodeName', 'watchCaches', 'cacheConsistency', 'watchTimeoutSeconds',
+  'ipamGcIntervalSeconds', 'ipamGcNamespace', 'ipamGcGraceSeconds',
   // A request keeps its own identity and result format.
   'cniVersion', 'name', 'type',
 ]);
@@ -45,7 +55,21 @@ const DAEMON_ONLY = new Set([
 // Acted on by `plexus install` (config generation), not by the daemon.
 const INSTALL_KEYS = ['cniConfigDir', 'multusConfigFile', 'multusAutoconfigDir', 'multusMasterCNI', 'forceCNIVersion', 'overrideNetworkName'];
 
-export const DAEMON_DEFAULTS = { socketDir: '/run/plexus', connectionLimit: 32, metricsAddress: '127.0.0.1' } as const;
+// ipamGcIntervalSeconds: see docs/configuration.md for why 5 minutes; grace as `plexus ipam gc`.
+export const DAEMON_DEFAULTS = { socketDir: '/run/plexus', connectionLimit: 32, metricsAddress: '127.0.0.1', ipamGcIntervalSeconds: 300, ipamGcGraceSeconds: 120 } as const;
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+function parseIpamGc(f: Fields, where: string): IpamGcConfig | undefined {
+  const intervalSeconds = f.optInt('ipamGcIntervalSeconds', 0, 7 * 86_400) ?? DAEMON_DEFAULTS.ipamGcIntervalSeconds;
+  const graceSeconds = f.optInt('ipamGcGraceSeconds', 0, 86_400) ?? DAEMON_DEFAULTS.ipamGcGraceSeconds;
+  const namespace = f.optStr('ipamGcNamespace');
+  if (namespace !== undefined && !DNS1123_LABEL.test(namespace)) {
+    throw new CniError(Code.InvalidConfig, `${where}: ipamGcNamespace: ${JSON.stringify(namespace)} is not a namespace name (a DNS-1123 label: lower-case letters, digits and '-', at most 63)`);
+  }
+  if (intervalSeconds === 0) return undefined;
+  return { intervalSeconds, graceSeconds, ...(namespace ? { namespace } : {}) };
+}
 
 export function nodeNameFromEnv(env: NodeJS.ProcessEnv): string | undefined {
   return env.PLEXUS_NODE_NAME || env.MULTUS_NODE_NAME || undefined;
@@ -90,6 +114,8 @@ export function parseDaemonConfig(text: string, where: string, env: NodeJS.Proce
   if (file) cfg.logFile = file;
   const lo = parseLogOptions(f);
   if (lo) cfg.logOptions = lo;
+  const gc = parseIpamGc(f, where);
+  if (gc) cfg.ipamGc = gc;
   return cfg;
 }
 

@@ -6,6 +6,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { PluginInvoker } from '../cni/api';
 import { readEnv } from '../cni/env';
@@ -19,6 +20,7 @@ import { configureLog, log, withLogScope } from '../log';
 import { observeRequests } from '../k8s/client';
 import { ClusterCache } from './caches';
 import { defaultDaemonConfig, withOverrides, type DaemonConfig } from './config';
+import { startIpamGc, type IpamGcLoop } from './ipam-gc';
 import { Registry } from './metrics';
 import { formatReply, parseRequest, SOCKET_NAME, type DaemonReply } from './protocol';
 import { Scheduler } from './queue';
@@ -219,10 +221,20 @@ export async function startDaemon(cfg: DaemonConfig): Promise<Daemon> {
   log.info('plexus daemon listening', { socket: path, metrics: metricsUrl, connectionLimit: cfg.connectionLimit, nodeName: cfg.nodeName, watchCaches: cfg.watchCaches });
   process.stderr.write(`plexus daemon: listening on ${path}\n`);
 
+  let ipamGc: IpamGcLoop | undefined;
+  if (cfg.ipamGc && !cfg.kubeconfig && !process.env.KUBERNETES_SERVICE_HOST) {
+    log.info('ipam gc: periodic sweep off: no kubeconfig in the daemon config and not in a cluster');
+  } else if (cfg.ipamGc) {
+    if (!cfg.nodeName) log.warn('ipam gc: no node name (PLEXUS_NODE_NAME or MULTUS_NODE_NAME): the sweeper Lease names this host instead', { identity: hostname() });
+    ipamGc = startIpamGc({ cfg: cfg.ipamGc, identity: cfg.nodeName ?? hostname(), kubeconfig: cfg.kubeconfig, registry });
+  }
+
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {
       stopping = true;
+      // Cut a sweep short between two entries instead of waiting for it (or for the next interval).
+      const gcStopped = ipamGc?.stop();
       // No new connection from here on: a shim that finds no socket runs the call itself.
       rmSync(path, { force: true });
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -230,6 +242,7 @@ export async function startDaemon(cfg: DaemonConfig): Promise<Daemon> {
       await scheduler.idle();
       // Connections accepted but whose request is still arriving are served too: wait for them.
       await closed;
+      await gcStopped;
       await Promise.all([...caches.values()].map((c) => c.stop()));
       observeRequests(undefined);
       await Promise.all(httpServers.map((h) => new Promise<void>((resolve) => { h.closeAllConnections(); h.close(() => resolve()); })));

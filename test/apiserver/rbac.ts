@@ -14,6 +14,8 @@ export interface PolicyRule {
   resources: string[];
   resourceNames: string[];
   nonResourceURLs: string[];
+  /** A Role's rule (granted by a RoleBinding): it allows requests in this namespace only. */
+  namespace?: string;
 }
 
 export interface RequestAttributes {
@@ -85,6 +87,7 @@ function nonResourceMatches(rule: PolicyRule, path: string): boolean {
 
 export function ruleAllows(rule: PolicyRule, a: RequestAttributes): boolean {
   if (!has(rule.verbs, a.verb)) return false;
+  if (rule.namespace !== undefined && a.namespace !== rule.namespace) return false;
   if (!a.isResource) return nonResourceMatches(rule, a.path);
   return has(rule.apiGroups, a.apiGroup) && resourceMatches(rule, a) && (rule.resourceNames.length === 0 || (a.name !== '' && rule.resourceNames.includes(a.name)));
 }
@@ -116,12 +119,20 @@ export function rulesOf(role: unknown, where = 'ClusterRole'): PolicyRule[] {
   });
 }
 
-/** The ClusterRole of a manifest file (the first one in it). */
+/**
+ * What a manifest file grants: its (first) ClusterRole's rules cluster-wide, plus the rules of each
+ * Role a RoleBinding of the file binds, in that Role's namespace only (as kube-apiserver scopes a
+ * RoleBinding). The name stays for the server's import; the Roles came with the sweeper's Lease.
+ */
 export function loadClusterRole(file = DEPLOY_RBAC): PolicyRule[] {
-  const docs = loadAll(readFileSync(file, 'utf8'));
-  const role = docs.find((d) => isObject(d) && d.kind === 'ClusterRole');
+  const docs = loadAll(readFileSync(file, 'utf8')).filter(isObject);
+  const role = docs.find((d) => d.kind === 'ClusterRole');
   if (!role) throw new Error(`${file}: no ClusterRole`);
-  return rulesOf(role, `${file} ClusterRole`);
+  const ns = (d: unknown) => (isObject(d) && isObject(d.metadata) && typeof d.metadata.namespace === 'string' ? d.metadata.namespace : '');
+  const name = (d: unknown) => (isObject(d) && isObject(d.metadata) && typeof d.metadata.name === 'string' ? d.metadata.name : '');
+  const bound = docs.filter((d) => d.kind === 'RoleBinding' && isObject(d.roleRef) && d.roleRef.kind === 'Role');
+  const roles = docs.filter((d) => d.kind === 'Role' && ns(d) !== '' && bound.some((b) => ns(b) === ns(d) && isObject(b.roleRef) && b.roleRef.name === name(d)));
+  return [...rulesOf(role, `${file} ClusterRole`), ...roles.flatMap((r) => rulesOf(r, `${file} Role ${ns(r)}/${name(r)}`).map((rule) => ({ ...rule, namespace: ns(r) })))];
 }
 
 /** kube-apiserver's Forbidden message for these attributes. */

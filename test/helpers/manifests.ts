@@ -142,6 +142,16 @@ export const KINDS: Record<string, { apiVersion: string; namespaced: boolean; sc
       subjects: list(obj({ kind: oneOf('ServiceAccount', 'User', 'Group'), name: str, namespace: str, apiGroup: str }, ['kind', 'name'])),
     },
   },
+  Role: { apiVersion: 'rbac.authorization.k8s.io/v1', namespaced: true, schema: { rules: list(policyRule) } },
+  RoleBinding: {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    namespaced: true,
+    required: ['roleRef'],
+    schema: {
+      roleRef: obj({ apiGroup: oneOf('rbac.authorization.k8s.io'), kind: oneOf('ClusterRole', 'Role'), name: str }, ['apiGroup', 'kind', 'name']),
+      subjects: list(obj({ kind: oneOf('ServiceAccount', 'User', 'Group'), name: str, namespace: str, apiGroup: str }, ['kind', 'name'])),
+    },
+  },
   DaemonSet: {
     apiVersion: 'apps/v1',
     namespaced: true,

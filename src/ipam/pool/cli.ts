@@ -1,5 +1,6 @@
 // `plexus ipam <command>`: the operator side of the pool IPAM. Today `gc`, the leak sweep the
-// node agent will also run periodically (see gc.ts for what it frees and what it never touches).
+// node agent also runs periodically (src/daemon/ipam-gc.ts; see gc.ts for what it frees and what
+// it never touches).
 import { CniError } from '../../cni/errors';
 import { DEFAULT_NAMESPACE } from './layout';
 import { PoolApi } from './store';

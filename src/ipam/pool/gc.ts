@@ -74,11 +74,30 @@ async function leakReason(client: KubeClient, pods: Map<string, PodState>, a: Al
   return undefined;
 }
 
-export async function gcCluster(api: PoolApi, opts: { dryRun: boolean; graceMs: number; now?: number }): Promise<ClusterGcReport> {
+/** A collection's items; none when its CRD is not installed (a cluster that never used the pool IPAM). */
+async function listOrNone(api: PoolApi, resource: 'ippools' | 'overlappingrangeipreservations'): Promise<JsonObject[]> {
+  try {
+    return await api.list(resource);
+  } catch (err) {
+    if (err instanceof KubeApiError && err.status === 404) return [];
+    throw err;
+  }
+}
+
+export interface ClusterGcOptions {
+  dryRun: boolean;
+  graceMs: number;
+  now?: number;
+  /** Stops the sweep between two entries (the agent shutting down). Aborting throws: a sweep cut
+   * short never reaches the reservations, whose orphan test needs every pool's live entries. */
+  signal?: AbortSignal;
+}
+
+export async function gcCluster(api: PoolApi, opts: ClusterGcOptions): Promise<ClusterGcReport> {
   const report: ClusterGcReport = { pools: 0, freed: [], kept: 0, reservationsDeleted: [] };
   const pods = new Map<string, PodState>();
   const liveIds = new Set<string>();
-  for (const obj of await api.list('ippools')) {
+  for (const obj of await listOrNone(api, 'ippools')) {
     let pool: PoolObject;
     try {
       pool = api.parse(obj);
@@ -88,6 +107,7 @@ export async function gcCluster(api: PoolApi, opts: { dryRun: boolean; graceMs: 
     }
     report.pools += 1;
     for (const a of [...pool.allocations.values()]) {
+      opts.signal?.throwIfAborted();
       const why = await leakReason(api.client, pods, a);
       if (!why) {
         report.kept += 1;
@@ -105,7 +125,8 @@ export async function gcCluster(api: PoolApi, opts: { dryRun: boolean; graceMs: 
     }
   }
   const now = opts.now ?? Date.now();
-  for (const r of await api.list('overlappingrangeipreservations')) {
+  for (const r of await listOrNone(api, 'overlappingrangeipreservations')) {
+    opts.signal?.throwIfAborted();
     const meta = isObject(r.metadata) ? r.metadata : {};
     const spec: JsonObject = isObject(r.spec) ? r.spec : {};
     const name = typeof meta.name === 'string' ? meta.name : '';
