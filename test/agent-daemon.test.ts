@@ -4,7 +4,7 @@
 // one, waits on it) so the tests control when a request is in flight instead of guessing with sleeps.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import * as http from 'node:http';
 import { join } from 'node:path';
@@ -40,19 +40,37 @@ interface Gate {
   hold(id: string, verb: string): { release(): Promise<void> };
 }
 
+/** Whether a process runs the script at `path` (its argv names it). */
+function gatesRunning(path: string): boolean {
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(path)) return true;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return false;
+}
+
 function gate(t: TestContext): Gate {
   const holds: string[] = [];
   // Registered before the temp dir is made, so it runs before the dir is removed. O_RDWR never
   // blocks on a FIFO: a gate still waiting is released, none is waited for.
-  t.after(() => {
+  let dir = '';
+  t.after(async () => {
     for (const f of holds) {
       if (!existsSync(`${f}.taken`)) continue;
       const fd = openSync(`${f}.taken`, constants.O_RDWR | constants.O_NONBLOCK);
       writeSync(fd, 'go\n');
       closeSync(fd);
     }
+    // A released gate whose daemon was killed still appends its last log line: the dir goes
+    // only once no gate runs, or its removal races that write (ENOTEMPTY).
+    const deadline = Date.now() + 10_000;
+    while (gatesRunning(join(dir, 'gate')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   });
-  const dir = tempDir(t, 'plexus-gate-');
+  dir = tempDir(t, 'plexus-gate-');
   writeFileSync(join(dir, 'gate'), GATE);
   chmodSync(join(dir, 'gate'), 0o755);
   return {
