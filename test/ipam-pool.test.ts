@@ -297,3 +297,28 @@ test('leaks: CNI GC frees this node’s stale entries only; plexus ipam gc tells
   assert.deepEqual(ids(), ['live', 'new-db0', 'remote']);
   assert.equal(w.api.listObjects('overlappingrangeipreservations').length, 3, 'their reservations went too');
 });
+
+test('plexus ipam gc reads a namespace holding many entries’ pods with one metadata-only LIST, and judges exactly as pod by pod', async (t) => {
+  const w = await poolWorld(t);
+  const allocations: Record<string, { id: string; podref: string; ifname: string }> = {};
+  const annotations: Record<string, string> = {};
+  // 12 entries in "busy" (listed), 2 in "quiet" (read pod by pod).
+  for (let i = 1; i <= 14; i++) {
+    const ns = i <= 12 ? 'busy' : 'quiet';
+    allocations[String(i)] = { id: `c${i}`, podref: `${ns}/p${i}`, ifname: 'net1' };
+    annotations[`ipam.plexus.io/${i}`] = JSON.stringify({ cid: `c${i}`, uid: `uid-${i}` });
+  }
+  w.api.putObject('ippools', { metadata: { name: '10.41.0.0-24', namespace: POOL_NS, annotations }, spec: { range: '10.41.0.0/24', allocations } });
+  for (let i = 1; i <= 14; i++) {
+    if (i === 3 || i === 13) continue; // deleted
+    w.api.putPod({ metadata: { name: `p${i}`, namespace: i <= 12 ? 'busy' : 'quiet', uid: i === 5 ? 'uid-5-recreated' : `uid-${i}` } });
+  }
+  w.api.clearRequests();
+  const run = await plexusCli(['ipam', 'gc', '--kubeconfig', w.kubeconfig]);
+  assert.equal(run.status, 0, run.stderr);
+  const report = JSON.parse(run.stdout) as { freed: Array<{ id: string; why: string }> };
+  assert.deepEqual(report.freed.map((f) => `${f.id}: ${f.why}`).sort(), ['c13: pod deleted', 'c3: pod deleted', 'c5: pod re-created (uid uid-5 is now uid-5-recreated)']);
+  const podReads = w.api.requests().filter((r) => r.path.includes('/pods'));
+  assert.deepEqual(podReads.map((r) => `${r.method} ${r.path}`).sort(), ['GET /api/v1/namespaces/busy/pods', 'GET /api/v1/namespaces/quiet/pods/p13', 'GET /api/v1/namespaces/quiet/pods/p14']);
+  assert.deepEqual(Object.keys(w.allocations('10.41.0.0-24')).sort((a, b) => Number(a) - Number(b)), ['1', '2', '4', '6', '7', '8', '9', '10', '11', '12', '14']);
+});

@@ -37,6 +37,8 @@ export interface RequestOptions {
  * resource, custom ones included (handlers/response.go transformResponseObject).
  */
 export const METADATA_ONLY = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json';
+/** The same for a LIST: each item's metadata only (what client-go's metadata informers ask for). */
+export const METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1, application/json';
 
 const DEFAULT_TIMEOUT_MS = 5000;
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;

@@ -8,7 +8,7 @@
 //   OverlappingRangeIPReservations (no pool entry holds their container) go too, after a grace
 //   period that covers an ADD in flight.
 import { isObject, type JsonObject } from '../../cni/validate';
-import { KubeApiError, type KubeClient } from '../../k8s/client';
+import { KubeApiError, METADATA_LIST, type KubeClient } from '../../k8s/client';
 import { log } from '../../log';
 import type { Allocator, Target } from './allocate';
 import { getClaim } from './claims';
@@ -93,18 +93,77 @@ export interface ClusterGcOptions {
   signal?: AbortSignal;
 }
 
+/** A namespace holding more entries' pods than this is read with one LIST instead of a GET per pod. */
+export const LIST_NAMESPACE_FROM = 8;
+const PAGE = 500;
+
+/**
+ * The pods of namespace `ns` as `ns/name` → uid, metadata only and paged over one consistent
+ * snapshot; undefined when the snapshot expired mid-way (410), and the caller asks pod by pod.
+ */
+async function podsOf(client: KubeClient, ns: string, signal?: AbortSignal): Promise<Map<string, string> | undefined> {
+  const out = new Map<string, string>();
+  let cont = '';
+  do {
+    signal?.throwIfAborted();
+    const q = new URLSearchParams({ limit: String(PAGE) });
+    if (cont) q.set('continue', cont);
+    let page: JsonObject;
+    try {
+      page = await client.get(`/api/v1/namespaces/${encodeURIComponent(ns)}/pods?${q}`, { budgetMs: 30_000, accept: METADATA_LIST });
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 410) return undefined;
+      throw err;
+    }
+    for (const item of Array.isArray(page.items) ? page.items : []) {
+      const m = isObject(item) && isObject(item.metadata) ? item.metadata : undefined;
+      if (m && typeof m.name === 'string') out.set(`${ns}/${m.name}`, typeof m.uid === 'string' ? m.uid : '');
+    }
+    cont = isObject(page.metadata) && typeof page.metadata.continue === 'string' ? page.metadata.continue : '';
+  } while (cont);
+  return out;
+}
+
+/**
+ * Fills `pods` for the namespaces many entries point into, one LIST each. Only for podrefs read
+ * from pools listed before this call: a pod exists before its ADD writes its entry, so a pod that
+ * is missing from a later snapshot is gone (the reverse, a pod created after the snapshot, could
+ * only belong to an entry this sweep has not read).
+ */
+async function prefetchPods(client: KubeClient, pods: Map<string, PodState>, podrefs: Iterable<string>, signal?: AbortSignal): Promise<void> {
+  const byNs = new Map<string, Set<string>>();
+  for (const ref of podrefs) {
+    const [ns, name, ...rest] = ref.split('/');
+    if (!ns || !name || rest.length) continue;
+    let set = byNs.get(ns);
+    if (!set) byNs.set(ns, (set = new Set()));
+    set.add(ref);
+  }
+  for (const [ns, refs] of byNs) {
+    if (refs.size < LIST_NAMESPACE_FROM) continue;
+    const uids = await podsOf(client, ns, signal);
+    if (!uids) continue;
+    for (const ref of refs) {
+      const uid = uids.get(ref);
+      pods.set(ref, uid === undefined ? { exists: false } : { exists: true, uid });
+    }
+  }
+}
+
 export async function gcCluster(api: PoolApi, opts: ClusterGcOptions): Promise<ClusterGcReport> {
   const report: ClusterGcReport = { pools: 0, freed: [], kept: 0, reservationsDeleted: [] };
   const pods = new Map<string, PodState>();
   const liveIds = new Set<string>();
+  const pools: PoolObject[] = [];
   for (const obj of await listOrNone(api, 'ippools')) {
-    let pool: PoolObject;
     try {
-      pool = api.parse(obj);
+      pools.push(api.parse(obj));
     } catch (err) {
       log.warn('skipping an IPPool that does not parse', { err: (err as Error).message });
-      continue;
     }
+  }
+  await prefetchPods(api.client, pods, pools.flatMap((p) => [...p.allocations.values()].map((a) => a.podref)), opts.signal);
+  for (const pool of pools) {
     report.pools += 1;
     for (const a of [...pool.allocations.values()]) {
       opts.signal?.throwIfAborted();
