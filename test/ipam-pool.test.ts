@@ -322,3 +322,44 @@ test('plexus ipam gc reads a namespace holding many entries’ pods with one met
   assert.deepEqual(podReads.map((r) => `${r.method} ${r.path}`).sort(), ['GET /api/v1/namespaces/busy/pods', 'GET /api/v1/namespaces/quiet/pods/p13', 'GET /api/v1/namespaces/quiet/pods/p14']);
   assert.deepEqual(Object.keys(w.allocations('10.41.0.0-24')).sort((a, b) => Number(a) - Number(b)), ['1', '2', '4', '6', '7', '8', '9', '10', '11', '12', '14']);
 });
+
+test('plexus ipam gc frees a pool’s leaks in one guarded patch; when an entry changed meanwhile, one by one, and the changed one stays', async (t) => {
+  const w = await poolWorld(t);
+  const pool = (ids: Record<string, string>) => ({
+    metadata: { name: '10.42.0.0-24', namespace: POOL_NS, annotations: {} },
+    spec: { range: '10.42.0.0/24', allocations: Object.fromEntries(Object.entries(ids).map(([k, id]) => [k, { id, podref: `default/${id}`, ifname: 'net1' }])) },
+  });
+  w.api.putPod({ metadata: { name: 'live', namespace: 'default' } });
+  w.api.putObject('ippools', pool({ 1: 'live', 2: 'gone-a', 3: 'gone-b', 4: 'gone-c' }));
+  const path = `/apis/whereabouts.cni.cncf.io/v1alpha1/namespaces/${POOL_NS}/ippools/10.42.0.0-24`;
+  const sweep = async () => {
+    const run = await plexusCli(['ipam', 'gc', '--kubeconfig', w.kubeconfig]);
+    assert.equal(run.status, 0, run.stderr);
+    return (JSON.parse(run.stdout) as { freed: Array<{ id: string }> }).freed.map((f) => f.id).sort();
+  };
+  w.api.clearRequests();
+  assert.deepEqual(await sweep(), ['gone-a', 'gone-b', 'gone-c']);
+  assert.equal(w.api.requests().filter((r) => r.method === 'PATCH' && r.path === path).length, 1, 'one patch for the three');
+  assert.deepEqual(Object.keys(w.allocations('10.42.0.0-24')), ['1']);
+
+  // The batch is held at the server while a new pod takes offset 3: it then applies nothing.
+  w.api.putObject('ippools', pool({ 1: 'live', 2: 'gone-a', 3: 'gone-b' }));
+  w.api.inject({ method: 'PATCH', pathPrefix: path, times: 1, delayMs: 1_000 });
+  w.api.clearRequests();
+  const running = sweep();
+  await new Promise<void>((resolve, reject) => {
+    const deadline = Date.now() + 20_000;
+    const poll = () => {
+      if (w.api.requests().some((r) => r.method === 'PATCH' && r.path === path)) return resolve();
+      if (Date.now() > deadline) return reject(new Error('the sweep never sent its patch'));
+      setTimeout(poll, 5);
+    };
+    poll();
+  });
+  const now = w.api.getObject('ippools', POOL_NS, '10.42.0.0-24')!;
+  (now.spec as { allocations: Record<string, unknown> }).allocations['3'] = { id: 'newcomer', podref: 'default/newcomer', ifname: 'net1' };
+  w.api.putObject('ippools', now);
+  assert.deepEqual(await running, ['gone-a'], 'the entry that changed is not freed');
+  assert.deepEqual(w.allocations('10.42.0.0-24'), { 1: { id: 'live', podref: 'default/live', ifname: 'net1' }, 3: { id: 'newcomer', podref: 'default/newcomer', ifname: 'net1' } });
+  assert.deepEqual(w.api.requests().filter((r) => r.method === 'PATCH').map((r) => r.status), [422, 200, 422], 'the batch, then one by one');
+});

@@ -93,6 +93,8 @@ export interface ClusterGcOptions {
   signal?: AbortSignal;
 }
 
+/** Leaks freed by one patch (each is 2–3 operations; the apiserver takes patches up to 3 MiB). */
+const RELEASE_BATCH = 256;
 /** A namespace holding more entries' pods than this is read with one LIST instead of a GET per pod. */
 export const LIST_NAMESPACE_FROM = 8;
 const PAGE = 500;
@@ -165,22 +167,29 @@ export async function gcCluster(api: PoolApi, opts: ClusterGcOptions): Promise<C
   await prefetchPods(api.client, pods, pools.flatMap((p) => [...p.allocations.values()].map((a) => a.podref)), opts.signal);
   for (const pool of pools) {
     report.pools += 1;
+    const leaks: Array<{ a: Allocation; why: string }> = [];
     for (const a of [...pool.allocations.values()]) {
       opts.signal?.throwIfAborted();
       const why = await leakReason(api.client, pods, a);
-      if (!why) {
+      if (why) leaks.push({ a, why });
+      else {
         report.kept += 1;
         liveIds.add(a.id);
-        continue;
       }
-      if (!opts.dryRun) {
-        const ok = await api.releaseOffset(pool, a);
-        if (!ok) {
+    }
+    // Every write rewrites the whole pool on the server: a pool's leaks go in guarded batches, and
+    // one by one only when an entry changed meanwhile (then the batch applied nothing).
+    for (let i = 0; i < leaks.length; i += RELEASE_BATCH) {
+      const batch = leaks.slice(i, i + RELEASE_BATCH);
+      const together = !opts.dryRun && batch.length > 1 && (await api.releaseAll(pool, batch.map((l) => l.a)));
+      for (const { a, why } of batch) {
+        opts.signal?.throwIfAborted();
+        if (!opts.dryRun && !together && !(await api.releaseOffset(pool, a))) {
           liveIds.add(a.id); // changed under us: judge it next run
           continue;
         }
+        report.freed.push({ pool: pool.name, offset: a.offset.toString(), id: a.id, podref: a.podref, why });
       }
-      report.freed.push({ pool: pool.name, offset: a.offset.toString(), id: a.id, podref: a.podref, why });
     }
   }
   const now = opts.now ?? Date.now();

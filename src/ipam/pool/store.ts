@@ -225,6 +225,22 @@ export class PoolApi {
     return true;
   }
 
+  /** Removes every allocation of `all` in one patch if each is still its container's; false: none removed. */
+  async releaseAll(pool: PoolObject, all: Allocation[]): Promise<boolean> {
+    const ops: Json[] = [];
+    for (const a of all) {
+      const key = a.offset.toString();
+      ops.push({ op: 'test', path: `/spec/allocations/${key}/id`, value: a.id }, { op: 'remove', path: `/spec/allocations/${key}` });
+      if (a.extra) ops.push({ op: 'remove', path: `/metadata/annotations/${pointerToken(extraKey(a.offset))}` });
+    }
+    if (!(await this.guarded(pool, ops))) return false;
+    for (const a of all) {
+      pool.allocations.delete(a.offset.toString());
+      this.views?.mirror(this.viewKey(pool.name), pool, a.offset.toString());
+    }
+    return true;
+  }
+
   /** Hands the allocation at `a.offset` from container `fromId` to `a` (an IPAMClaim's address moving pods). */
   async moveOffset(pool: PoolObject, fromId: string, a: Allocation): Promise<boolean> {
     const key = a.offset.toString();
