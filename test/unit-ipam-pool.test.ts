@@ -7,6 +7,7 @@ import { ipString, type Span } from '../src/ipam/pool/addrs';
 import { candidates } from '../src/ipam/pool/allocate';
 import { buildRange, loadPoolConf, mergeFlatFile } from '../src/ipam/pool/config';
 import { parsePool, poolName, reservationName } from '../src/ipam/pool/layout';
+import { PoolViews } from '../src/ipam/pool/store';
 
 const spans = (free: Span[], family: 4 | 6 = 4) => free.map((s) => (s.lo === s.hi ? ipString(s.lo, family) : `${ipString(s.lo, family)}-${ipString(s.hi, family)}`));
 const range = (r: string, extra: { start?: string; end?: string; exclude?: string[] } = {}, gw?: string, buggy = false) =>
@@ -96,4 +97,25 @@ test('a pool’s entries decode lazily and read like the map they were: bad offs
   assert.deepEqual([...all.ofContainer('aaaa1')], [], 'deleted here');
   all.delete('1');
   assert.equal(all.size, 2, 'deleting twice counts once');
+});
+
+test('pool views: fresh for maxAge, then dropped; writes on another read of the pool are mirrored; pending outlives the read', () => {
+  const views = new PoolViews(10_000);
+  const read = () => parsePool({ metadata: { name: 'p' }, spec: { range: '10.0.0.0/24', allocations: { '1': { id: 'a', podref: 'x/a' } } } }, 0);
+  const pending = views.pending('k');
+  pending.add(5n);
+  const view = read();
+  views.store('k', view, 1_000);
+  assert.equal(views.fresh('k', 11_000), view);
+  const other = read();
+  other.allocations.set('2', { offset: 2n, id: 'b', podref: 'x/b' });
+  views.mirror('k', other, '2');
+  other.allocations.delete('1');
+  views.mirror('k', other, '1');
+  assert.deepEqual([...view.allocations.values()].map((a) => a.id), ['b']);
+  assert.equal(views.pending('k'), pending, 'a new read keeps what is being committed');
+  assert.equal(views.fresh('k', 11_001), undefined, 'too old');
+  assert.equal(views.fresh('k', 1_000), undefined, 'and dropped, not kept in memory');
+  views.store('k', read(), 20_000);
+  assert.deepEqual([...views.pending('k')], [5n]);
 });

@@ -45,7 +45,11 @@ export class PoolViews {
   /** The view of pool `key` if it is recent enough. */
   fresh(key: string, now = Date.now()): PoolObject | undefined {
     const v = this.views.get(key);
-    return v?.pool && now - v.at <= this.maxAgeMs ? v.pool : undefined;
+    if (!v?.pool) return undefined;
+    if (now - v.at <= this.maxAgeMs) return v.pool;
+    // A large pool's read is megabytes of memory: an agent idle for a while holds none.
+    delete v.pool;
+    return undefined;
   }
 
   pending(key: string): Set<bigint> {
