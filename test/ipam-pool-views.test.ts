@@ -16,7 +16,8 @@ import { ipsOf, POOL_NS, poolWorld, type PoolWorld } from './helpers/pool';
 requireBuild();
 
 /** One node's agent: its own connection (tlsServerName keys the socket) and its own views. */
-function agent(w: PoolWorld, conf: PoolConf, node: string, views = new PoolViews()) {
+// Views kept for 10 minutes: what the tests prove must not depend on how fast this machine is.
+function agent(w: PoolWorld, conf: PoolConf, node: string, views = new PoolViews(600_000)) {
   const access = loadKubeconfig(w.kubeconfig);
   const api = new PoolApi(new KubeClient({ ...access, tlsServerName: access.tlsServerName ?? 'localhost' }, { timeoutMs: 10_000 }), POOL_NS, 10_000, views);
   const allocator = new Allocator(api, conf);
