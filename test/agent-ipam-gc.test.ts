@@ -162,6 +162,15 @@ test('agents elect one sweeper: it frees exactly the leaks, the other skips, and
   assert.equal(await b.metric('plexus_ipam_gc_freed_total'), 1);
   assert.equal(await b.metric('plexus_ipam_gc_leader'), 1);
   assert.deepEqual(allocations(api), ['1', '4'], 'the live entries outlived both sweepers');
+
+  // A holder stopped cleanly hands the Lease back: the next agent need not wait it out.
+  b.proc.kill('SIGTERM');
+  assert.equal(await b.exited, 0);
+  assert.equal(holder(api)?.holder, '', 'released on SIGTERM');
+  const c = await startAgent(t, join(dir, 'c'), 'node-c', config);
+  await until('node-c holds the Lease', () => holder(api)?.holder === 'node-c');
+  assert.equal(holder(api)?.transitions, 2);
+  assert.equal(await c.metric('plexus_ipam_gc_runs_total', { result: 'skipped' }), 0, 'taken at its first round');
 });
 
 test('a failing sweep is a warning and a metric, never /readyz; SIGTERM cuts a sweep short', { timeout: 60_000 }, async (t) => {

@@ -141,10 +141,19 @@ export function startIpamGc(o: IpamGcOptions): IpamGcLoop {
       abort.abort();
       if (timer) clearTimeout(timer);
       timer = undefined;
-      if (!inFlight) return;
-      let bound: NodeJS.Timeout | undefined;
-      await Promise.race([inFlight, new Promise<void>((resolve) => (bound = setTimeout(resolve, STOP_WAIT_MS)))]);
-      clearTimeout(bound);
+      if (inFlight) {
+        let bound: NodeJS.Timeout | undefined;
+        await Promise.race([inFlight, new Promise<void>((resolve) => (bound = setTimeout(resolve, STOP_WAIT_MS)))]);
+        clearTimeout(bound);
+      }
+      // Handed back, so a rolling update does not leave leaks unswept for two intervals; a crash
+      // still leaves the Lease to expire.
+      if (state.leader && conn) {
+        await conn.elector.release(STOP_WAIT_MS).then(
+          (released) => released && log.info('ipam gc: sweeper Lease handed back', { lease: `${conn?.elector.namespace}/${GC_LEASE_NAME}` }),
+          (err: unknown) => log.warn('ipam gc: could not hand the sweeper Lease back; it expires instead', { err: String(err) }),
+        );
+      }
     },
   };
 }

@@ -43,6 +43,8 @@ export function recordOf(lease: JsonObject): LeaseRecord {
 export class LeaseElector {
   /** The record last read and when it was first seen in that form (client-go's observedTime). */
   private observed: { key: string; atMs: number } | undefined;
+  /** The Lease as this process last wrote it (its resourceVersion guards a release). */
+  private last: JsonObject | undefined;
 
   constructor(
     private readonly client: KubeClient,
@@ -87,9 +89,30 @@ export class LeaseElector {
     return this.write(() => this.client.put(this.path(true), body, { budgetMs: 5_000 }), { role: 'leader', acquired: !ours });
   }
 
+  /**
+   * Gives the Lease back if this process holds it (client-go's ReleaseOnCancel): the holder is
+   * emptied, so the next candidate takes it at its next round instead of waiting out the duration.
+   * false: not ours any more, or another write came first (its resourceVersion guards this one).
+   */
+  async release(budgetMs = 1_000): Promise<boolean> {
+    const last = this.last;
+    if (!last || recordOf(last).holderIdentity !== this.identity) return false;
+    const now = microTime(this.now());
+    const spec = { ...(isObject(last.spec) ? last.spec : {}), holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now };
+    try {
+      await this.client.put(this.path(true), { ...last, spec }, { budgetMs });
+      this.last = undefined;
+      return true;
+    } catch (err) {
+      if (err instanceof KubeApiError && (err.status === 409 || err.status === 404)) return false;
+      throw err;
+    }
+  }
+
   private async write(call: () => Promise<JsonObject>, won: Election): Promise<Election> {
     try {
       const stored = await call();
+      this.last = stored;
       this.observed = { key: JSON.stringify(recordOf(stored)), atMs: this.now() };
       return won;
     } catch (err) {
