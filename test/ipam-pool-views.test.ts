@@ -69,6 +69,17 @@ test('a stale view costs one refused patch and a fresh read, never a duplicate',
   assert.equal(await a.add('a2'), theirs, 'a view with nothing free is re-read before giving up');
 });
 
+test('a pool deleted under a kept view is created again by the next ADD', async (t) => {
+  const w = await poolWorld(t);
+  t.after(destroyAgents);
+  const conf = poolConf(w, '10.84.0.0/29');
+  const a = agent(w, conf, 'node-a');
+  await a.add('before');
+  assert.ok(w.api.removeObject('ippools', POOL_NS, '10.84.0.0-29'));
+  const ip = await a.add('after');
+  assert.deepEqual(Object.values(w.allocations('10.84.0.0-29')).map((e) => e.id), ['after'], `${ip} in the new pool`);
+});
+
 test('a pool patch is answered with metadata only (PartialObjectMetadata), not the whole pool', async (t) => {
   const w = await poolWorld(t);
   t.after(destroyAgents);

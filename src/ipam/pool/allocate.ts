@@ -6,6 +6,7 @@
 // GET + PATCH + POST reservation; in the agent, whose recent read of the pool serves a burst of
 // its ADDs (PoolViews), PATCH + POST.
 import { CniError, Code } from '../../cni/errors';
+import { KubeApiError } from '../../k8s/client';
 import { log } from '../../log';
 import { ipString, netString, size, type Net, type Span } from './addrs';
 import type { PoolConf, PoolRange } from './config';
@@ -185,7 +186,17 @@ export class Allocator {
       try {
         // The pool first, then the reservation (Whereabouts' order): a lost pool race then costs
         // one refused patch, and only the rare overlapping-range collision costs a rollback.
-        if (await this.api.claimOffset(pool, a)) {
+        let committed: boolean;
+        try {
+          committed = await this.api.claimOffset(pool, a);
+        } catch (err) {
+          // The pool a kept view shows was deleted since (by hand, or a range re-created): read,
+          // which creates it again, and pick anew.
+          if (!(fromView && err instanceof KubeApiError && err.status === 404)) throw err;
+          await reread();
+          continue;
+        }
+        if (committed) {
           if (await this.reserveAfterClaim(t, pool, a, att, false)) return { target: t, ip, fresh: true };
           held.add(ip);
           lost += 1;
