@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { uniq, uplink } from './helpers/host';
-import { named, PLEXUS, requireBuild } from './helpers/plexus';
+import { startDaemon } from './helpers/daemon';
+import { netns, uniq, uplink } from './helpers/host';
+import { DELEGATES, named, PLEXUS, requireBuild, runPlugin } from './helpers/plexus';
 import { macvlanConf, networkStatus, NETWORKS, podArgs, podLinks, putPod, world } from './helpers/world';
 
 requireBuild();
@@ -70,4 +71,43 @@ test(named('ipam-claim-reference in the selection reaches the pool IPAM: the cla
   assert.equal(del.status, 0, del.stdout + del.stderr);
   const left = (w.api.getObject('ippools', 'kube-system', '10.214.8.0-24')?.spec as { allocations: object }).allocations;
   assert.equal(Object.keys(left).length, 1, 'the claim keeps the address after the pod’s DEL');
+});
+
+test(named('through the node agent, a burst of pods reads the pool once (its IPAM in-process keeps a view); each one-shot IPAM reads it'), async (t) => {
+  const w = await world(t, '10.214.0.0/24');
+  symlinkSync(join(PLEXUS, '..', 'whereabouts'), join(w.binDir, 'whereabouts'));
+  const up = uplink(t);
+  const podNs = uniq('pns');
+  const kubeconfig = join(w.dir, 'whereabouts.kubeconfig');
+  w.api.writeKubeconfig(kubeconfig);
+  w.api.putNad(podNs, 'pooled', macvlanConf('pooled', up, { type: 'whereabouts', range: '10.214.8.0/24', kubernetes: { kubeconfig } }));
+  const daemon = await startDaemon(join(w.dir, 'run'));
+  t.after(() => daemon.stop());
+  const conf = w.conf({ daemonSocketDir: join(w.dir, 'run') });
+  const pods = [0, 1, 2].map((i) => {
+    const pod = putPod(w.api, podNs, `web${i}`, { [NETWORKS]: 'pooled' });
+    const id = uniq('ctr');
+    const ns = i === 0 ? w.ns : netns(t);
+    const run = (command: string) => runPlugin({ command, containerId: id, netns: ns.path, ifname: 'eth0', args: podArgs(pod, id), stdin: conf });
+    t.after(() => run('DEL'));
+    return { id, ns, run };
+  });
+  w.api.clearRequests();
+  for (const p of pods) {
+    const add = await p.run('ADD');
+    assert.equal(add.status, 0, add.stdout + add.stderr);
+  }
+  const poolPath = '/apis/whereabouts.cni.cncf.io/v1alpha1/namespaces/kube-system/ippools/10.214.8.0-24';
+  const reads = w.api.requests().filter((r) => r.method === 'GET' && r.path === poolPath).length;
+  // Built-in delegates run the IPAM inside the agent; the reference macvlan execs it, a process each.
+  assert.equal(reads, DELEGATES === 'builtin' ? 1 : pods.length);
+  const addrs = pods.map((p) => podLinks(p.ns.name).net1?.addrs[0] ?? '');
+  assert.equal(new Set(addrs).size, pods.length, `distinct addresses: ${addrs.join(' ')}`);
+  const spec = w.api.getObject('ippools', 'kube-system', '10.214.8.0-24')?.spec as { allocations: Record<string, { id: string }> };
+  assert.deepEqual(Object.values(spec.allocations).map((a) => a.id).sort(), pods.map((p) => p.id).sort());
+  for (const p of pods) {
+    const del = await p.run('DEL');
+    assert.equal(del.status, 0, del.stdout + del.stderr);
+  }
+  assert.deepEqual((w.api.getObject('ippools', 'kube-system', '10.214.8.0-24')?.spec as { allocations: object }).allocations, {});
 });
