@@ -3,15 +3,14 @@
 // plus a "gate" delegate (a shell CNI plugin that logs its calls and, when the test made a FIFO for
 // one, waits on it) so the tests control when a request is in flight instead of guessing with sleeps.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants, existsSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import * as http from 'node:http';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import type { JsonObject } from '../src/cni/validate';
 import { startApiServer, type FakeApi } from './apiserver/server';
+import { startAgent as startNodeAgent, type Agent } from './helpers/daemon';
 import { linkNamesIn, netns, removeLinkAfter, tempDir, uniq } from './helpers/host';
 import { reservedIps } from './helpers/ipam';
 import { DELEGATE_PATH, PLEXUS, requireBuild, runPlugin, type Outcome } from './helpers/plexus';
@@ -99,48 +98,7 @@ async function until(what: string, cond: () => boolean | Promise<boolean>): Prom
   }
 }
 
-interface Agent {
-  proc: ChildProcess;
-  sockDir: string;
-  metricsSocket: string;
-  stderr(): string;
-  get(path: string): Promise<{ status: number; text: string }>;
-  exited: Promise<number | null>;
-}
-
-async function startAgent(t: TestContext, dir: string, config: JsonObject): Promise<Agent> {
-  mkdirSync(dir, { recursive: true });
-  const sockDir = typeof config.socketDir === 'string' ? config.socketDir : join(dir, 'run');
-  const metricsSocket = join(dir, 'metrics.sock');
-  const file = join(dir, 'daemon-config.json');
-  writeFileSync(file, JSON.stringify({ metricsSocket, ...config, socketDir: sockDir }));
-  const proc = spawn(PLEXUS, ['daemon', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '', PLEXUS_NODE_NAME: NODE } });
-  let err = '';
-  // 'exit', not 'close': a gate the daemon started may hold its stderr open after it died.
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  t.after(async () => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-    await exited;
-  });
-  await new Promise<void>((resolve, reject) => {
-    proc.stderr!.setEncoding('utf8').on('data', (c: string) => {
-      err += c;
-      if (err.includes('listening on')) resolve();
-    });
-    proc.once('exit', (code) => reject(new Error(`daemon exited with ${code}: ${err}`)));
-  });
-  const get = (path: string) =>
-    new Promise<{ status: number; text: string }>((resolve, reject) => {
-      http
-        .get({ socketPath: metricsSocket, path, agent: false }, (res) => {
-          let text = '';
-          res.setEncoding('utf8').on('data', (c: string) => (text += c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-        })
-        .on('error', reject);
-    });
-  return { proc, sockDir, metricsSocket, stderr: () => err, get, exited };
-}
+const startAgent = (t: TestContext, dir: string, config: JsonObject) => startNodeAgent(t, dir, config, NODE);
 
 interface Sample {
   name: string;

@@ -3,16 +3,15 @@
 // included). The short interval is configuration (ipamGcIntervalSeconds: 1); every wait polls the
 // API or /metrics with a deadline.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { JsonObject } from '../src/cni/validate';
 import { encodeExtra, extraKey } from '../src/ipam/pool/layout';
 import { startApiServer, type FakeApi } from './apiserver/server';
+import { startAgent as startNodeAgent } from './helpers/daemon';
 import { tempDir } from './helpers/host';
-import { PLEXUS, requireBuild } from './helpers/plexus';
+import { requireBuild } from './helpers/plexus';
 
 requireBuild();
 const NS = 'kube-system';
@@ -27,50 +26,8 @@ async function until(what: string, cond: () => boolean | Promise<boolean>): Prom
   }
 }
 
-interface Agent {
-  node: string;
-  proc: ChildProcess;
-  stderr(): string;
-  metric(name: string, labels?: Record<string, string>): Promise<number | undefined>;
-  exited: Promise<number | null>;
-}
-
-async function startAgent(t: TestContext, dir: string, node: string, config: JsonObject): Promise<Agent> {
-  mkdirSync(dir, { recursive: true });
-  const metricsSocket = join(dir, 'metrics.sock');
-  const file = join(dir, 'daemon-config.json');
-  writeFileSync(file, JSON.stringify({ socketDir: join(dir, 'run'), metricsSocket, watchCaches: false, logLevel: 'info', ...config }));
-  const proc = spawn(PLEXUS, ['daemon', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '', PLEXUS_NODE_NAME: node } });
-  let err = '';
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  t.after(async () => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-    await exited;
-  });
-  await new Promise<void>((resolve, reject) => {
-    proc.stderr!.setEncoding('utf8').on('data', (c: string) => {
-      err += c;
-      if (err.includes('listening on')) resolve();
-    });
-    proc.once('exit', (code) => reject(new Error(`daemon exited with ${code}: ${err}`)));
-  });
-  const scrape = () =>
-    new Promise<string>((resolve, reject) => {
-      http
-        .get({ socketPath: metricsSocket, path: '/metrics', agent: false }, (res) => {
-          let text = '';
-          res.setEncoding('utf8').on('data', (c: string) => (text += c));
-          res.on('end', () => resolve(text));
-        })
-        .on('error', reject);
-    });
-  const metric = async (name: string, labels: Record<string, string> = {}) => {
-    const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(',');
-    const line = (await scrape()).split('\n').find((l) => l.startsWith(want ? `${name}{${want}} ` : `${name} `));
-    return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
-  };
-  return { node, proc, stderr: () => err, metric, exited };
-}
+/** An agent as these tests run it: no caches, info logs (each freed entry is an info line). */
+const startAgent = (t: TestContext, dir: string, node: string, config: JsonObject) => startNodeAgent(t, dir, { watchCaches: false, logLevel: 'info', ...config }, node);
 
 const hourAgo = () => new Date(Date.now() - 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z');
 

@@ -13,7 +13,7 @@ export function uniq(prefix: string): string {
   return `${prefix}${(process.pid % 10000).toString(36)}${counter.toString(36)}`.slice(0, 15);
 }
 
-type Cleanup = Pick<TestContext, 'after'>;
+export type Cleanup = Pick<TestContext, 'after'>;
 
 export function ip(...args: string[]): string {
   return execFileSync('ip', args, { encoding: 'utf8' });
