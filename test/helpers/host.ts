@@ -45,7 +45,9 @@ export function removeLinkAfter(t: Cleanup, name: string): void {
 
 export function tempDir(t: Cleanup, prefix = 'plexus-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // Retried: a process the test started may still be writing its last line there, and a hook
+  // that throws skips the test's later ones (its netns and links would be left behind).
+  t.after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   return dir;
 }
 
