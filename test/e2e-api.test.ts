@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ip, uniq, uplink } from './helpers/host';
-import { named, requireBuild, requireInProcessDelegates } from './helpers/plexus';
+import { delegateBin, named, requireBuild, requireInProcessDelegates } from './helpers/plexus';
 import {
   bridgeConf,
   bridgePorts,
@@ -413,4 +413,73 @@ test(named('capabilityCheck: strict refuses undeclared ips/mac; lenient passes t
   const bad = await w.run('ADD', uniq('ctr'), args, w.conf({ capabilityCheck: 'multus' }));
   assert.equal(bad.status, 1);
   assert.deepEqual([bad.json().code, bad.json().msg], [7, 'capabilityCheck: must be "strict" (the default) or "lenient", not "multus"']);
+});
+
+test(named('a NAD without cniVersion is delegated with plexus’s configured cniVersion, as a plugin and as a conflist, on ADD, CHECK and DEL'), async (t) => {
+  const w = await world(t, CLUSTER);
+  const podNs = uniq('pns');
+  const up = uplink(t);
+  // The meta-plugin's version, different from the cluster network's own (1.0.0) and plexus's latest,
+  // and one the reference plugins speak: only injection can put it into a NAD's request.
+  const META_VERSION = '0.4.0';
+  assert.notEqual(w.clusterConf.cniVersion, META_VERSION);
+  // A recorder per plugin type: keeps each request's stdin as <type>-<VERB>-<ifname>.json, then
+  // runs the real plugin of the delegate set under test.
+  const recorder = (name: string, real: string) => {
+    writeFileSync(
+      join(w.binDir, name),
+      `#!/bin/sh\nf="${w.spyDir}/${name}-$CNI_COMMAND-$CNI_IFNAME.json"\ncat > "$f"\nexec ${delegateBin(real)} < "$f"\n`,
+      { mode: 0o755 },
+    );
+    return name;
+  };
+  const recorded = (name: string, verb: string, ifname: string) =>
+    JSON.parse(readFileSync(join(w.spyDir, `${name}-${verb}-${ifname}.json`), 'utf8')) as Record<string, unknown>;
+  const mv = recorder('rec-macvlan', 'macvlan');
+  const tuning = recorder('rec-tuning', 'tuning');
+  const { cniVersion: _a, ...plain } = JSON.parse(macvlanConf('plain', up, hostLocal(w.ipamDir, '10.211.14.0/24'), { type: mv })) as Record<string, unknown>;
+  const { cniVersion: _b, ...listed } = JSON.parse(macvlanConf('listed', up, hostLocal(w.ipamDir, '10.211.15.0/24'), { type: mv })) as Record<string, unknown>;
+  const list = { name: 'listed', plugins: [listed, { type: tuning, dataDir: join(w.dir, 'tuning') }] };
+  w.api.putNad(podNs, 'plain', JSON.stringify(plain));
+  w.api.putNad(podNs, 'listed', JSON.stringify(list));
+  for (const nad of ['plain', 'listed']) {
+    const config = (w.api.getNad(podNs, nad)?.spec as { config?: string } | undefined)?.config;
+    assert.ok(config !== undefined && !config.includes('cniVersion'), `the ${nad} NAD's spec.config has no cniVersion: ${config}`);
+  }
+  const pod = putPod(w.api, podNs, 'versions', { [NETWORKS]: 'plain,listed' });
+  const id = uniq('ctr');
+  const args = podArgs(pod, id);
+  const conf = w.conf({ cniVersion: META_VERSION });
+  t.after(() => w.run('DEL', id, args, conf));
+
+  const add = await w.run('ADD', id, args, conf);
+  assert.equal(add.status, 0, add.stdout + add.stderr);
+  assert.equal(add.json().cniVersion, META_VERSION, 'the runtime gets the version it was configured with');
+  const links = podLinks(w.ns.name);
+  assert.deepEqual(Object.keys(links).sort(), ['eth0', 'net1', 'net2']);
+  assert.match(links.net1?.addrs[0] ?? '', /^10\.211\.14\./);
+  assert.match(links.net2?.addrs[0] ?? '', /^10\.211\.15\./);
+  // What each plugin was handed: the injected version, and libcni's name.
+  const seen = (verb: string) => [
+    [verb, 'net1', mv, recorded(mv, verb, 'net1').cniVersion, recorded(mv, verb, 'net1').name],
+    [verb, 'net2', mv, recorded(mv, verb, 'net2').cniVersion, recorded(mv, verb, 'net2').name],
+    [verb, 'net2', tuning, recorded(tuning, verb, 'net2').cniVersion, recorded(tuning, verb, 'net2').name],
+  ];
+  const expected = (verb: string) => [
+    [verb, 'net1', mv, META_VERSION, 'plain'],
+    [verb, 'net2', mv, META_VERSION, 'listed'],
+    [verb, 'net2', tuning, META_VERSION, 'listed'],
+  ];
+  assert.deepEqual(seen('ADD'), expected('ADD'));
+  assert.ok(recorded(tuning, 'ADD', 'net2').prevResult, 'the chain’s second plugin got the first one’s result');
+  assert.equal((recorded(tuning, 'ADD', 'net2').prevResult as { cniVersion?: string }).cniVersion, META_VERSION, 'prevResult in the injected version');
+
+  const check = await w.run('CHECK', id, args, conf);
+  assert.equal(check.status, 0, check.stdout + check.stderr);
+  assert.deepEqual(seen('CHECK'), expected('CHECK'));
+
+  const del = await w.run('DEL', id, args, conf);
+  assert.equal(del.status, 0, del.stdout + del.stderr);
+  assert.deepEqual(seen('DEL'), expected('DEL'), 'DEL, from the journal, hands the plugins the same version');
+  assert.deepEqual(w.footprint([up]), EMPTY);
 });

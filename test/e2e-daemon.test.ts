@@ -1,44 +1,16 @@
 // Daemon mode: the per-call plexus forwards to a resident `plexus daemon`, and does the work itself
 // when the daemon is gone, so a stopped daemon never blocks attaching or tearing down a pod.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { addrsIn, linkNamesIn, netns, removeLinkAfter, tempDir, uniq } from './helpers/host';
 import { reservedIps } from './helpers/ipam';
-import { checkDelegateLog, DELEGATES, named, PLEXUS, requireBuild, requireInProcessDelegates, runPlugin } from './helpers/plexus';
+import { startDaemon } from './helpers/daemon';
+import { DELEGATES, named, PLEXUS, requireBuild, requireInProcessDelegates, runPlugin } from './helpers/plexus';
 
 requireBuild();
 requireInProcessDelegates();
-
-interface Daemon {
-  /** Everything the daemon wrote to stderr so far: it logs the requests it serves. */
-  log(): string;
-  /** SIGTERM, then its delegate log checked the way runPlugin checks a one-shot call's; once only. */
-  stop(): Promise<void>;
-}
-
-/** Starts `plexus daemon DIR` and resolves once it says it listens (no sleeping). */
-function startDaemon(dir: string): Promise<Daemon> {
-  return new Promise((resolve, reject) => {
-    const d = spawn(PLEXUS, ['daemon', dir], { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '' } });
-    let err = '';
-    // 'close', not 'exit': the log is complete only once stderr is read to the end.
-    const closed = new Promise<void>((done) => d.once('close', () => done()));
-    let stopped: Promise<void> | undefined;
-    const stop = async () => {
-      if (d.exitCode === null && d.signalCode === null) d.kill('SIGTERM');
-      await closed;
-      checkDelegateLog(err, 'plexus daemon');
-    };
-    d.stderr!.setEncoding('utf8').on('data', (c: string) => {
-      err += c;
-      if (err.includes('listening on')) resolve({ log: () => err, stop: () => (stopped ??= stop()) });
-    });
-    d.on('exit', (code) => reject(new Error(`daemon exited with ${code}: ${err}`)));
-  });
-}
 
 test(named('ADD goes through the daemon; DEL falls back to the one-shot path once the daemon is stopped'), async (t) => {
   const dir = tempDir(t);
